@@ -1,0 +1,73 @@
+# EROFS fscache shared domains: build, boot, test and measure the series
+# against stock Linux 6.12, side by side.  Everything derived lives in build/.
+#
+#   make demo                   series kernel + the sharing scenario, explained
+#   make check [VARIANT=stock]  every test on a debug kernel (KASAN, lockdep, ...)
+#   make series-check           git am + checkpatch + every prefix builds (ONDEMAND=y/n)
+#   make series                 export the combined upstream series to build/series/
+#   make help                   this text
+#
+# Variables: VARIANT=series|stock  KSRC=/path/to/linux-6.12.y  STRESS=N
+
+VARIANT ?= series
+KSRC ?=
+export KSRC STRESS
+
+B := build
+SELFTEST := tools/testing/selftests/filesystems/erofs
+HDR := $(B)/hdr
+CFLAGS_TOOLS := -O2 -g -static -Wall -Wextra -Werror -D_GNU_SOURCE
+CFLAGS_GUEST := $(CFLAGS_TOOLS) -I$(HDR)/include -I$(B)/base/linux/tools/testing/selftests
+
+# Guest test programs: every *_test.c in the selftest directory.
+GUEST_TESTS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/guest/%,$(wildcard $(SELFTEST)/*_test.c))
+GUEST_BINS := $(B)/tools/guest/erofs_ondemand_daemon $(GUEST_TESTS)
+
+.PHONY: help deps base tools demo check bench series series-check clean
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@harness/deps.sh
+
+base: deps
+	@harness/base.sh
+
+$(HDR)/.done: | base
+	@mkdir -p $(HDR)
+	@$(MAKE) -s -C $(B)/base/linux O=$(abspath $(B))/obj/headers ARCH=x86_64 \
+		INSTALL_HDR_PATH=$(abspath $(HDR)) headers_install
+	@touch $@
+
+tools: $(B)/tools/erofs-mkimage $(GUEST_BINS)
+
+$(B)/tools/erofs-mkimage: $(wildcard $(SELFTEST)/mkimage*.c $(SELFTEST)/mkimage*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_TOOLS) -o $@ $(filter %.c,$^)
+
+$(B)/tools/guest/erofs_ondemand_daemon: $(SELFTEST)/ondemand_daemon.c $(HDR)/.done
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_GUEST) -o $@ $<
+
+$(B)/tools/guest/%_test: $(SELFTEST)/%_test.c $(wildcard $(SELFTEST)/*.h) $(HDR)/.done
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_GUEST) -o $@ $<
+
+demo:
+	@harness/run-suite.sh series base demo
+
+check:
+	@harness/run-suite.sh $(VARIANT) debug check
+
+bench:
+	@harness/bench.sh
+
+series:
+	@harness/series.sh export
+
+series-check:
+	@harness/series.sh check
+
+clean:
+	rm -rf $(B)/obj $(B)/run $(B)/tools $(B)/guest $(B)/series $(B)/hdr

@@ -1,0 +1,33 @@
+#!/bin/sh
+# /init of the test guest (busybox).  Mounts the cache disk (vda, ext4)
+# and the data disk (vdb, ext4, read-only), runs the programs listed in
+# /etc/tests (one command line each, with a per-test timeout), scans
+# kmemleak and reboots.  The host reads everything from the serial
+# console; lines starting with "@@" frame the tests.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+mkdir -p /cache /data /mnt
+mount -t ext4 /dev/vda /cache || echo "@@ FATAL cannot mount the cache disk"
+mount -t ext4 -o ro /dev/vdb /data || echo "@@ FATAL cannot mount the data disk"
+[ -w /sys/kernel/debug/kmemleak ] && echo clear > /sys/kernel/debug/kmemleak
+echo "@@ GUEST READY $(uname -r)"
+cd /tmp
+while read -r tmo cmd; do
+	case $tmo in ''|'#'*) continue ;; esac
+	echo "@@ BEGIN $cmd"
+	timeout -s KILL "$tmo" sh -c "$cmd"
+	echo "@@ END rc=$? $cmd"
+done < /etc/tests
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak
+	sleep 1
+	echo scan > /sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak
+fi
+echo "@@ GUEST DONE"
+sync
+reboot -f

@@ -1,0 +1,139 @@
+#!/bin/bash
+# series.sh check|export
+#   check:  git am every patch of patches/ onto the pristine base, run
+#           scripts/checkpatch.pl --strict on each patch (and -f on the new
+#           kernel files), and build every prefix of the series with
+#           EROFS_FS_ONDEMAND=y and =n.  Any error or warning fails.
+#   export: write the combined upstream series into build/series/: the
+#           patches, with each new file folded into the first patch that
+#           uses it, the remaining new files (selftests) as a last patch,
+#           and the cover letter.
+. "$(dirname "$0")/lib.sh"
+
+mode=${1:?usage: series.sh check|export}
+"$TOP/harness/deps.sh" || exit 1
+"$TOP/harness/base.sh" || exit 1
+base=$(base_tree)
+patches=$(series_patches)
+[ -n "$patches" ] || die "patches/ holds no patch"
+
+# fresh_tree DIR: a worktree of the pristine base at DIR
+fresh_tree() {
+	if [ ! -d "$1" ]; then
+		git -C "$base" worktree prune
+		git -C "$base" worktree add -q --detach "$1" base || die "worktree $1"
+	fi
+	git -C "$1" am --abort >/dev/null 2>&1
+	git -C "$1" reset -q --hard base
+	git -C "$1" clean -q -fd
+}
+
+copy_new_files() {
+	local f
+	for f in $(new_files); do
+		mkdir -p "$1/$(dirname "$f")"
+		cp -p "$TOP/$f" "$1/$f"
+	done
+}
+
+check() {
+	local wt=$BUILD/src/series-check out=$BUILD/series-check fail=0 p n=0 cfg obj
+	mkdir -p "$out"
+	fresh_tree "$wt"
+	copy_new_files "$wt"
+
+	export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+	for cfg in on off; do
+		obj=$BUILD/obj/series-check-$cfg
+		mkdir -p "$obj"
+		cat "$TOP/configs/base.config" >"$obj/fragment"
+		if [ $cfg = off ]; then
+			cat "$TOP/configs/ondemand-off.config" >>"$obj/fragment"
+		elif [ -f "$TOP/configs/series.config" ]; then
+			cat "$TOP/configs/series.config" >>"$obj/fragment"
+		fi
+	done
+
+	phase "checkpatch --strict on the new kernel files"
+	for f in $(new_files | grep -E '^fs/.*\.[ch]$'); do
+		if ! (cd "$wt" && ./scripts/checkpatch.pl --strict --no-tree -q --terse -f "$f"); then
+			fail=1
+		fi
+	done
+
+	for p in $patches; do
+		n=$((n + 1))
+		phase "patch $n: $(sed -n 's/^Subject: //p' "$p" | head -1)"
+		(cd "$wt" && ./scripts/checkpatch.pl --strict -q --terse "$p") ||
+			{ echo "checkpatch: $(basename "$p") has errors or warnings"; fail=1; }
+		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
+		for cfg in on off; do
+			obj=$BUILD/obj/series-check-$cfg
+			make -s -C "$wt" ARCH=x86_64 O="$obj" KCONFIG_ALLCONFIG="$obj/fragment" \
+				allnoconfig >/dev/null 2>&1 || die "configure ($cfg) failed"
+			if [ $cfg = off ] && grep -q '^CONFIG_EROFS_FS_ONDEMAND=y' "$obj/.config"; then
+				die "ONDEMAND=n configuration still has ONDEMAND"
+			fi
+			if run_logged "$out/build-$n-$cfg.log" "build $n ONDEMAND=$cfg" \
+				make -C "$wt" ARCH=x86_64 O="$obj" CC="ccache gcc" -j"$(nproc)" \
+				KCFLAGS=-Werror bzImage; then
+				note "patch $n builds with ONDEMAND=$cfg"
+			fi
+		done
+	done
+	[ $fail = 0 ] || die "series-check: checkpatch reported problems (see above)"
+	phase "series-check passed: $n patches apply to $(base_version), checkpatch clean, every prefix builds with ONDEMAND=y and =n"
+}
+
+export_series() {
+	local wt=$BUILD/src/series-export out=$BUILD/series p f used="" rest
+	fresh_tree "$wt"
+	for p in $patches; do
+		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
+		for f in $(new_files); do
+			case " $used " in *" $f "*) continue ;; esac
+			# fold a new file into the first patch that names it
+			if grep -q "$(basename "$f")" "$p"; then
+				mkdir -p "$wt/$(dirname "$f")"
+				cp -p "$TOP/$f" "$wt/$f"
+				git -C "$wt" add "$f"
+				used="$used $f"
+			fi
+		done
+		git -C "$wt" diff --cached --quiet || git -C "$wt" commit -q --amend --no-edit
+	done
+	rest=
+	for f in $(new_files); do
+		case " $used " in *" $f "*) continue ;; esac
+		mkdir -p "$wt/$(dirname "$f")"
+		cp -p "$TOP/$f" "$wt/$f"
+		git -C "$wt" add "$f"
+		rest="$rest $f"
+	done
+	if [ -n "$rest" ]; then
+		git -C "$wt" -c user.name="$(git -C "$TOP" config user.name)" \
+			-c user.email="$(git -C "$TOP" config user.email)" commit -q -s -F - <<-MSG
+		selftests/filesystems: add EROFS shared domain tests and tools
+
+		End-to-end tests of fscache shared domains against a real
+		cachefiles on-demand daemon: a reference daemon with fault
+		switches, a multi-layer image builder with content-addressed
+		blob tags, and kselftest programs for sharing, isolation,
+		lifetimes, hostile input and daemon failures.
+		MSG
+	fi
+	rm -rf "$out"
+	git -C "$wt" format-patch -q -o "$out" base..HEAD || die "format-patch failed"
+	n=$(ls "$out"/*.patch | wc -l)
+	if [ -f "$TOP/patches/0000-cover-letter.patch" ]; then
+		sed -E "s/^(Subject: \[PATCH[^]]* )0\/[0-9]+\]/\10\/$n]/" \
+			"$TOP/patches/0000-cover-letter.patch" >"$out/0000-cover-letter.patch"
+	fi
+	phase "exported $n patches (+ cover letter) to $out"
+}
+
+case $mode in
+check) check ;;
+export) export_series ;;
+*) die "unknown mode $mode" ;;
+esac
