@@ -16,11 +16,14 @@ export KSRC STRESS
 B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs
 HDR := $(B)/hdr
-CFLAGS_TOOLS := -O2 -g -static -Wall -Wextra -Werror -D_GNU_SOURCE
-CFLAGS_GUEST := $(CFLAGS_TOOLS) -I$(HDR)/include -I$(B)/base/linux/tools/testing/selftests
+CFLAGS_TOOLS := -O2 -g -static -Wall -Wextra -Werror
+# The base tree's kselftest_harness.h is not -Wextra clean: include it as a
+# system header so -Werror judges only our code.
+CFLAGS_GUEST := $(CFLAGS_TOOLS) -I$(HDR)/include -isystem $(B)/base/linux/tools/testing/selftests
 
-# Guest test programs: every *_test.c in the selftest directory.
-GUEST_TESTS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/guest/%,$(wildcard $(SELFTEST)/*_test.c))
+# Guest programs: every *_test.c and *_bench.c in the selftest directory.
+GUEST_TESTS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/guest/%,\
+	$(wildcard $(SELFTEST)/*_test.c $(SELFTEST)/*_bench.c))
 GUEST_BINS := $(B)/tools/guest/erofs_ondemand_daemon $(GUEST_TESTS)
 
 .PHONY: help deps base tools demo check bench series series-check clean
@@ -50,9 +53,9 @@ $(B)/tools/guest/erofs_ondemand_daemon: $(SELFTEST)/ondemand_daemon.c $(HDR)/.do
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_GUEST) -o $@ $<
 
-$(B)/tools/guest/%_test: $(SELFTEST)/%_test.c $(wildcard $(SELFTEST)/*.h) $(HDR)/.done
+$(B)/tools/guest/%: $(SELFTEST)/%.c $(wildcard $(SELFTEST)/*.h) $(HDR)/.done
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_GUEST) -o $@ $<
+	$(CC) $(CFLAGS_GUEST) -o $@ $< -lpthread
 
 demo:
 	@harness/run-suite.sh series base demo

@@ -23,7 +23,7 @@ if [ -f "$stampf" ] && [ "$(cat "$stampf")" = "$src_id" ] &&
 fi
 
 phase "extracting base tree ($src_id)"
-rm -rf "$BUILD/base" "$BUILD/src" "$BUILD/obj"
+rm -rf "$BUILD/base" "$BUILD"/v-*
 mkdir -p "$BUILD/base"
 if [ -n "${KSRC:-}" ]; then
 	run_logged "$BUILD/base/extract.log" "copy KSRC" \

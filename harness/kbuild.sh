@@ -2,7 +2,7 @@
 # Configure and build a kernel: kbuild.sh VARIANT CONFIG [extra fragment...]
 #   VARIANT: stock | series          CONFIG: base | debug | bench
 # allnoconfig + configs/base.config (+ configs/CONFIG.config, + series.config
-# for the series), out of tree in build/obj/VARIANT-CONFIG, with ccache.
+# for the series), out of tree in build/v-VARIANT/obj-CONFIG, with ccache.
 # Fails loudly when olddefconfig drops a requested option.
 # Prints the path of the bzImage on stdout.
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +11,7 @@ variant=${1:?usage: kbuild.sh VARIANT CONFIG [fragment...]}
 cfg=${2:?usage: kbuild.sh VARIANT CONFIG [fragment...]}
 shift 2
 src=$("$TOP/harness/tree.sh" "$variant") || exit 1
-obj=$BUILD/obj/$variant-$cfg${OBJ_SUFFIX:-}
+obj=$BUILD/v-$variant/obj-$cfg
 mkdir -p "$obj"
 
 frags="$TOP/configs/base.config"

@@ -24,7 +24,7 @@ timeout -s KILL "$tmo" qemu-system-x86_64 \
 	-drive file="$cache",if=virtio,format=raw,cache=unsafe \
 	-drive file="$data",if=virtio,format=raw,readonly=on \
 	-display none -monitor none -serial stdio -no-reboot </dev/null 2>&1 |
-	tr -d '\r' | tee "$log" |
+	sed -u 's/\r$//' | tee "$log" |
 	grep --line-buffered -E '^(@@ |(not )?ok [0-9]+ |# (PASSED|FAILED|Totals|demo:)|.*(BUG:|WARNING:|Kernel panic))' |
 	while IFS= read -r line; do note "guest: $line"; done
 rm -f "$cache"

@@ -21,7 +21,7 @@ patches=$(series_patches)
 fresh_tree() {
 	if [ ! -d "$1" ]; then
 		git -C "$base" worktree prune
-		git -C "$base" worktree add -q --detach "$1" base || die "worktree $1"
+		mkdir -p "$(dirname "$1")"; git -C "$base" worktree add -q --detach "$1" base || die "worktree $1"
 	fi
 	git -C "$1" am --abort >/dev/null 2>&1
 	git -C "$1" reset -q --hard base
@@ -37,14 +37,14 @@ copy_new_files() {
 }
 
 check() {
-	local wt=$BUILD/src/series-check out=$BUILD/series-check fail=0 p n=0 cfg obj
+	local wt=$BUILD/v-check/linux out=$BUILD/v-check/logs fail=0 p n=0 cfg obj
 	mkdir -p "$out"
 	fresh_tree "$wt"
 	copy_new_files "$wt"
 
 	export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 	for cfg in on off; do
-		obj=$BUILD/obj/series-check-$cfg
+		obj=$BUILD/v-check/obj-$cfg
 		mkdir -p "$obj"
 		cat "$TOP/configs/base.config" >"$obj/fragment"
 		if [ $cfg = off ]; then
@@ -68,7 +68,7 @@ check() {
 			{ echo "checkpatch: $(basename "$p") has errors or warnings"; fail=1; }
 		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
 		for cfg in on off; do
-			obj=$BUILD/obj/series-check-$cfg
+			obj=$BUILD/v-check/obj-$cfg
 			make -s -C "$wt" ARCH=x86_64 O="$obj" KCONFIG_ALLCONFIG="$obj/fragment" \
 				allnoconfig >/dev/null 2>&1 || die "configure ($cfg) failed"
 			if [ $cfg = off ] && grep -q '^CONFIG_EROFS_FS_ONDEMAND=y' "$obj/.config"; then
@@ -86,7 +86,7 @@ check() {
 }
 
 export_series() {
-	local wt=$BUILD/src/series-export out=$BUILD/series p f used="" rest
+	local wt=$BUILD/v-export/linux out=$BUILD/series p f used="" rest
 	fresh_tree "$wt"
 	for p in $patches; do
 		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }

@@ -148,8 +148,12 @@ static inline int compare_trees(const char *want, const char *got)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		nw++;
-		snprintf(pw, sizeof(pw), "%s/%s", want, de->d_name);
-		snprintf(pg, sizeof(pg), "%s/%s", got, de->d_name);
+		if (snprintf(pw, sizeof(pw), "%s/%s", want, de->d_name) >= PATH_MAX ||
+		    snprintf(pg, sizeof(pg), "%s/%s", got, de->d_name) >= PATH_MAX) {
+			fprintf(stderr, "# path too long under %s\n", got);
+			n = -1;
+			break;
+		}
 		if (lstat(pw, &sw) || lstat(pg, &sg)) {
 			fprintf(stderr, "# missing %s\n", pg);
 			n = -1;
@@ -205,8 +209,8 @@ static inline int count_files_named(const char *dir, const char *name)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &st))
+		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= PATH_MAX ||
+		    lstat(p, &st))
 			continue;
 		if (S_ISDIR(st.st_mode))
 			n += count_files_named(p, name);
