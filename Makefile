@@ -43,7 +43,14 @@ $(HDR)/.done: | base
 		INSTALL_HDR_PATH=$(abspath $(HDR)) headers_install
 	@touch $@
 
-tools: $(B)/tools/erofs-mkimage $(GUEST_BINS)
+# Host-side checks of the tools themselves (run by `make check`).
+HOST_CHECKS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/%,$(wildcard $(SELFTEST)/*_hostcheck.c))
+
+tools: $(B)/tools/erofs-mkimage $(GUEST_BINS) $(HOST_CHECKS)
+
+$(B)/tools/%_hostcheck: $(SELFTEST)/%_hostcheck.c $(wildcard $(SELFTEST)/*.h) $(SELFTEST)/ondemand_daemon.c $(HDR)/.done
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_TOOLS) -I$(HDR)/include -o $@ $<
 
 $(B)/tools/erofs-mkimage: $(wildcard $(SELFTEST)/mkimage*.c $(SELFTEST)/mkimage*.h)
 	@mkdir -p $(@D)

@@ -32,10 +32,16 @@ BEGINFILE { prog = ""; done = 0; inprog = 0 }
 }
 /^unreferenced object/ { bad[++nbad] = FILENAME ": kmemleak: " $0; next }
 /^@@ FATAL/ { bad[++nbad] = FILENAME ": " $0; next }
-/^@@ BEGIN / { prog = $3; sub(/.*\//, "", prog); inprog = 1; progfail = 0; ntap = 0; next }
+/^@@ BEGIN / { prog = $3; sub(/.*\//, "", prog); inprog = 1; progfail = 0; ntap = 0; summary = ""; next }
+# A host check without TAP lines counts as one test, judged by its
+# closing "N passed, N failed" line.
+inprog && /^[0-9]+ passed, [0-9]+ failed/ { summary = $0; next }
 /^@@ END rc=/ {
 	rc = $3; sub(/rc=/, "", rc)
-	if (rc != 0 && !progfail)
+	if (ntap == 0 && summary != "") {
+		split(summary, w, " ")
+		res(rc == 0 && w[3] == 0 ? "ok" : "fail", prog, " (" summary ")")
+	} else if (rc != 0 && !progfail)
 		res("fail", prog, " (exit status " rc (rc == 137 ? ": timed out" : "") ")")
 	else if (ntap == 0 && rc == 0)
 		res("fail", prog, " (printed no test result)")

@@ -20,6 +20,7 @@ kernel=$("$TOP/harness/kbuild.sh" "$variant" "$cfg") || exit 1
 phase "building tools and tests"
 make -s -C "$TOP" tools || die "building the tools failed"
 
+SELFTEST_DIR=tools/testing/selftests/filesystems/erofs
 run=$BUILD/run/$variant-$suite
 mkdir -p "$run"
 if [ ! -f "$BUILD/guest/data.img" ] ||
@@ -33,8 +34,27 @@ phase "packing initramfs"
 "$TOP/harness/initramfs.sh" "$run/initramfs.cpio.gz" "$list" "$BUILD"/tools/guest/* || exit 1
 
 rc=0
+logs=$run/serial.log
+if [ "$suite" = check ]; then
+	# Host checks of the tools, framed like a guest log for report.sh.
+	phase "host checks of the tools"
+	{
+		for t in "$BUILD"/tools/*_hostcheck; do
+			echo "@@ BEGIN host/$(basename "$t")"
+			"$t"
+			echo "@@ END rc=$? host/$(basename "$t")"
+		done
+		echo "@@ BEGIN host/mkimage_hostcheck"
+		"$TOP/$SELFTEST_DIR/mkimage_hostcheck.sh" "$BUILD/tools/erofs-mkimage" "$run/mkimage-check"
+		echo "@@ END rc=$? host/mkimage_hostcheck"
+		echo "@@ GUEST DONE"
+	} >"$run/host.log" 2>&1
+	grep -E '^(not )?ok ' "$run/host.log" | grep -v '^ok ' | sed 's/^/    /'
+	note "host checks: $(grep -c '^ok ' "$run/host.log") ok, $(grep -c '^not ok ' "$run/host.log") not ok"
+	logs="$run/host.log $logs"
+fi
 "$TOP/harness/run-guest.sh" "$kernel" "$run/initramfs.cpio.gz" "$BUILD/guest/data.img" \
 	"$run/serial.log" "${GUEST_TIMEOUT:-2400}" || rc=1
 phase "results: Linux $(base_version) $variant ($cfg config), log $run/serial.log"
-"$TOP/harness/report.sh" "$run/serial.log" || rc=1
+"$TOP/harness/report.sh" $logs || rc=1
 exit $rc
