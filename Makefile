@@ -11,7 +11,8 @@
 
 VARIANT ?= series
 KSRC ?=
-export KSRC STRESS
+PATCHES ?=
+export KSRC STRESS PATCHES
 
 B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs

@@ -10,6 +10,11 @@
 variant=${1:?usage: kbuild.sh VARIANT CONFIG [fragment...]}
 cfg=${2:?usage: kbuild.sh VARIANT CONFIG [fragment...]}
 shift 2
+# One build per variant at a time: concurrent runs (two developers, or
+# check and bench) would otherwise rewrite the same tree and objects.
+mkdir -p "$BUILD/v-$variant"
+exec 9>"$BUILD/v-$variant/.lock"
+flock 9 || die "cannot lock $BUILD/v-$variant"
 src=$("$TOP/harness/tree.sh" "$variant") || exit 1
 obj=$BUILD/v-$variant/obj-$cfg
 mkdir -p "$obj"

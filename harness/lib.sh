@@ -46,7 +46,7 @@ new_files() {
 }
 
 series_patches() {
-	ls "$TOP"/patches/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
+	ls "${PATCHES:-$TOP/patches}"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
 		grep -v '/0000-cover-letter.patch$' || true
 }
 
