@@ -39,8 +39,10 @@ phase "committing pristine tree $(base_version)"
 (
 	cd "$tree"
 	git init -q
-	git config user.name harness
-	git config user.email harness@localhost
+	# Commits made here (git am of the series) need an identity; use the
+	# user's own when there is one.
+	git config --get user.name >/dev/null || git config user.name harness
+	git config --get user.email >/dev/null || git config user.email harness@localhost
 	# Debian's tarball ignores everything at the top level: force it.
 	git add -f -A . >/dev/null
 	git commit -q -m "Linux $(base_version) (pristine base)"
