@@ -96,7 +96,7 @@ export_series() {
 			if grep -q "$(basename "$f")" "$p"; then
 				mkdir -p "$wt/$(dirname "$f")"
 				cp -p "$TOP/$f" "$wt/$f"
-				git -C "$wt" add "$f"
+				git -C "$wt" add -f "$f"
 				used="$used $f"
 			fi
 		done
@@ -107,7 +107,7 @@ export_series() {
 		case " $used " in *" $f "*) continue ;; esac
 		mkdir -p "$wt/$(dirname "$f")"
 		cp -p "$TOP/$f" "$wt/$f"
-		git -C "$wt" add "$f"
+		git -C "$wt" add -f "$f"
 		rest="$rest $f"
 	done
 	if [ -n "$rest" ]; then
