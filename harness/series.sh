@@ -14,7 +14,12 @@ mode=${1:?usage: series.sh check|export}
 "$TOP/harness/deps.sh" || exit 1
 "$TOP/harness/base.sh" || exit 1
 base=$(base_tree)
-patches=$(series_patches)
+# Work on a snapshot, so that patches/ may change while this runs.
+snap=$BUILD/series-snapshot
+rm -rf "$snap"
+mkdir -p "$snap"
+for p in $(series_patches); do cp "$p" "$snap/"; done
+patches=$(ls "$snap"/*.patch 2>/dev/null)
 [ -n "$patches" ] || die "patches/ holds no patch"
 
 # fresh_tree DIR: a worktree of the pristine base at DIR
