@@ -53,11 +53,29 @@ static void report(struct __test_metadata *_metadata, const struct daemon_ctl *d
 	(void)_metadata;
 }
 
+/*
+ * Unmount both images and stop the daemon, so that cachefiles links the
+ * backing files into the cache; returns how many hold the shared blob,
+ * or -1 if the teardown itself failed.
+ */
+static int shared_blob_files(FIXTURE_DATA(sharing) *self)
+{
+	char name[160];
+	int n;
+
+	if (erofs_umount(MNT_A) || erofs_umount(MNT_B) ||
+	    daemon_stop(&self->daemon))
+		return -1;
+	snprintf(name, sizeof(name), "D%s", self->shared);
+	n = count_files_named(self->cache, name);
+	printf("# demo: cache files for the shared blob after umount: %d\n", n);
+	return n;
+}
+
 /* Two images in one domain share the blob: one OPEN, one cached copy. */
 TEST_F(sharing, domain_shares_blob)
 {
 	struct daemon_blob_stats st, total;
-	char name[160];
 	int n;
 
 	ASSERT_EQ(0, erofs_mount(MNT_A, "bootA", "dom0"));
@@ -85,22 +103,13 @@ TEST_F(sharing, domain_shares_blob)
 	/* The same bootstrap twice in one domain is refused. */
 	EXPECT_EQ(-EEXIST, erofs_mount(MNT_C, "bootA", "dom0"));
 
-	ASSERT_EQ(0, erofs_umount(MNT_A));
-	ASSERT_EQ(0, erofs_umount(MNT_B));
-	ASSERT_EQ(0, daemon_stop(&self->daemon));
-
-	snprintf(name, sizeof(name), "D%s", self->shared);
-	n = count_files_named(self->cache, name);
-	printf("# demo: cache files for the shared blob after umount: %d\n", n);
-	EXPECT_EQ(1, n);
+	EXPECT_EQ(1, shared_blob_files(self));
 }
 
 /* Without a domain every image opens and caches its own copy. */
 TEST_F(sharing, no_domain_opens_twice)
 {
 	struct daemon_blob_stats st, total;
-	char name[160];
-	int n;
 
 	ASSERT_EQ(0, erofs_mount(MNT_A, "bootA", NULL));
 	ASSERT_EQ(0, erofs_mount(MNT_B, "bootB", NULL));
@@ -115,14 +124,7 @@ TEST_F(sharing, no_domain_opens_twice)
 	       (unsigned long long)total.opens, (unsigned long long)st.opens,
 	       (unsigned long long)total.bytes);
 
-	ASSERT_EQ(0, erofs_umount(MNT_A));
-	ASSERT_EQ(0, erofs_umount(MNT_B));
-	ASSERT_EQ(0, daemon_stop(&self->daemon));
-
-	snprintf(name, sizeof(name), "D%s", self->shared);
-	n = count_files_named(self->cache, name);
-	printf("# demo: cache files for the shared blob after umount: %d\n", n);
-	EXPECT_EQ(2, n);
+	EXPECT_EQ(2, shared_blob_files(self));
 }
 
 TEST_HARNESS_MAIN
