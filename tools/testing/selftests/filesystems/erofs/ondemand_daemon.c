@@ -1615,6 +1615,8 @@ static int parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	sigset_t stop;
+
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
 	/* A test that gave up waiting for "ready" must not kill us by SIGPIPE. */
@@ -1637,6 +1639,16 @@ int main(int argc, char **argv)
 	}
 	raise_nofile_limit();
 	stats_alloc();
+
+	/*
+	 * A test may stop the daemon as soon as it reads "ready": keep
+	 * SIGTERM/SIGINT pending from here until serve() or supervise() waits
+	 * for them, instead of dying of the default action in between.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	if (dev_setup())
 		return EXIT_SETUP;
