@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers of the reliability and isolation selftests (storm_test,
+ * failnth_test, daemon_faults_test, isolation_test, t_*_test, hostile*):
+ * mounting with raw option strings or through fsconfig(2), reading files,
+ * running a step in a child with a bounded wait, mountinfo and sysfs.
+ */
+#ifndef EROFS_REL_H
+#define EROFS_REL_H
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <linux/mount.h>
+
+#include "daemon_ctl.h"
+#include "erofs_test.h"
+#include "erofs_leakcheck.h"
+
+/* Mount in fscache mode with a raw option string.  0 or -errno. */
+static inline int erofs_mount_opts(const char *target, const char *opts)
+{
+	mkdir(target, 0755);
+	if (mount("none", target, "erofs", MS_RDONLY, opts))
+		return -errno;
+	return 0;
+}
+
+/* Remount read-only with a raw option string.  0 or -errno. */
+static inline int erofs_remount_opts(const char *target, const char *opts)
+{
+	if (mount("none", target, "erofs", MS_REMOUNT | MS_RDONLY, opts))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Mount through fsopen/fsconfig/fsmount, so that values can hold ','
+ * (impossible through mount(2)).  @domain may be NULL.  Returns 0 or the
+ * -errno of the first step that failed; *step names it.
+ */
+static inline int erofs_mount_fsconfig(const char *target, const char *fsid,
+				       const char *domain, const char **step)
+{
+	int fsfd, mfd, ret = 0;
+
+	*step = "fsopen";
+	mkdir(target, 0755);
+	fsfd = syscall(__NR_fsopen, "erofs", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return -errno;
+	*step = "fsconfig(fsid)";
+	if (syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_STRING, "fsid", fsid, 0))
+		goto err;
+	*step = "fsconfig(domain_id)";
+	if (domain && syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_STRING,
+			      "domain_id", domain, 0))
+		goto err;
+	*step = "fsconfig(ro)";
+	if (syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_FLAG, "ro", NULL, 0))
+		goto err;
+	*step = "fsconfig(create)";
+	if (syscall(__NR_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
+		goto err;
+	*step = "fsmount";
+	mfd = syscall(__NR_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
+	if (mfd < 0)
+		goto err;
+	*step = "move_mount";
+	if (syscall(__NR_move_mount, mfd, "", AT_FDCWD, target,
+		    MOVE_MOUNT_F_EMPTY_PATH))
+		ret = -errno;
+	else
+		*step = "none (mounted)";
+	close(mfd);
+	close(fsfd);
+	return ret;
+err:
+	ret = -errno;
+	close(fsfd);
+	return ret;
+}
+
+/* Unmount, detaching lazily if busy; for teardowns. */
+static inline void erofs_umount_quiet(const char *target)
+{
+	if (umount(target) && errno == EBUSY)
+		umount2(target, MNT_DETACH);
+}
+
+/* Unmount every erofs mount under @prefix (teardown after a failure). */
+static inline void erofs_umount_all(const char *prefix)
+{
+	char dev[512], dir[512], type[64];
+	char dirs[64][512];
+	int n = 0, i;
+	FILE *f = fopen("/proc/mounts", "re");
+
+	if (!f)
+		return;
+	while (n < 64 && fscanf(f, "%511s %511s %63s %*[^\n]", dev, dir, type) == 3)
+		if (!strcmp(type, "erofs") && !strncmp(dir, prefix, strlen(prefix)))
+			snprintf(dirs[n++], sizeof(dirs[0]), "%s", dir);
+	fclose(f);
+	for (i = n - 1; i >= 0; i--)
+		erofs_umount_quiet(dirs[i]);
+}
+
+/*
+ * Read @path to the end.  Returns the number of bytes, or -errno of the
+ * first failing open/read.
+ */
+static inline long long read_whole(const char *path)
+{
+	static char buf[65536];
+	long long total = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += n;
+	if (n < 0)
+		total = -errno;
+	close(fd);
+	return total;
+}
+
+/*
+ * Walk @dir reading every regular file: returns the number of files read,
+ * or -errno of the first failure (path in @bad).
+ */
+static inline int read_tree(const char *dir, char *bad, size_t size)
+{
+	struct dirent *de;
+	int n = 0, r;
+	DIR *d = opendir(dir);
+
+	if (!d) {
+		snprintf(bad, size, "%s", dir);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st)) {
+			r = -errno;
+			snprintf(bad, size, "%s", p);
+			closedir(d);
+			return r;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			r = read_tree(p, bad, size);
+		} else if (S_ISREG(st.st_mode)) {
+			long long got = read_whole(p);
+
+			r = got < 0 ? (int)got : 1;
+			if (got < 0)
+				snprintf(bad, size, "%s", p);
+		} else {
+			r = 0;
+		}
+		if (r < 0) {
+			closedir(d);
+			return r;
+		}
+		n += r;
+	}
+	closedir(d);
+	return n;
+}
+
+static inline void drop_caches(void)
+{
+	sync();
+	leak_write_file("/proc/sys/vm/drop_caches", "3");
+}
+
+/*
+ * Run @fn(@arg) in a child and wait up to @timeout_ms.  Returns the
+ * child's exit status (0..255; by convention an errno or 0), 128 + signal
+ * if it was killed, or -ETIMEDOUT with the child still running and its pid
+ * in *left (may be NULL: then it is SIGKILLed and reaped if it can be).
+ */
+static inline int run_child(int (*fn)(void *), void *arg, int timeout_ms,
+			    pid_t *left)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -errno;
+	if (!pid)
+		_exit(fn(arg) & 0xff);
+	st = daemon_wait_pid(pid, timeout_ms);
+	if (st == -ETIMEDOUT) {
+		if (left) {
+			*left = pid;
+		} else {
+			kill(pid, SIGKILL);
+			daemon_wait_pid(pid, 5000);
+		}
+		return -ETIMEDOUT;
+	}
+	if (st < 0)
+		return st;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+struct erofs_mount_req {
+	const char *target;
+	char opts[640];
+};
+
+static inline int erofs_mount_child(void *arg)
+{
+	struct erofs_mount_req *r = arg;
+
+	return -erofs_mount_opts(r->target, r->opts);
+}
+
+/*
+ * Mount @fsid (in @domain, may be NULL) in a child that must finish within
+ * @timeout_ms: returns 0, -errno, or -ETIMEDOUT with the child left running
+ * (its pid in *left if @left, else SIGKILLed).
+ */
+static inline int erofs_mount_bounded(const char *target, const char *fsid,
+				      const char *domain, int timeout_ms,
+				      pid_t *left)
+{
+	struct erofs_mount_req r = { .target = target };
+	int st;
+
+	if (domain)
+		snprintf(r.opts, sizeof(r.opts), "fsid=%s,domain_id=%s", fsid, domain);
+	else
+		snprintf(r.opts, sizeof(r.opts), "fsid=%s", fsid);
+	st = run_child(erofs_mount_child, &r, timeout_ms, left);
+	return st > 0 && st < 128 ? -st : st;
+}
+
+/* The mountinfo line of @target (without the trailing newline). */
+static inline int mountinfo_line(const char *target, char *line, size_t size)
+{
+	char buf[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(buf, sizeof(buf), f)) {
+		char mp[PATH_MAX];
+
+		if (sscanf(buf, "%*d %*d %*s %*s %4095s", mp) == 1 &&
+		    !strcmp(mp, target)) {
+			buf[strcspn(buf, "\n")] = '\0';
+			snprintf(line, size, "%s", buf);
+			ret = 0;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Does @file contain @needle anywhere? 1, 0 or -errno. */
+static inline int file_contains(const char *file, const char *needle)
+{
+	char buf[4096];
+	FILE *f = fopen(file, "re");
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (!found && fgets(buf, sizeof(buf), f))
+		found = !!strstr(buf, needle);
+	fclose(f);
+	return found;
+}
+
+/* Is there an entry @name in /sys/fs/erofs?  1 or 0. */
+static inline int erofs_sysfs_has(const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/sys/fs/erofs/%s", name);
+	return !lstat(p, &st);
+}
+
+/* Does any /sys/fs/erofs entry contain @needle?  1 or 0, name in @found. */
+static inline int erofs_sysfs_grep(const char *needle, char *found, size_t size)
+{
+	struct dirent *de;
+	DIR *d = opendir("/sys/fs/erofs");
+	int ret = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, needle)) {
+			snprintf(found, size, "%s", de->d_name);
+			ret = 1;
+			break;
+		}
+	closedir(d);
+	return ret;
+}
+
+/*
+ * Backing files of a volume once the cookies are withdrawn (asynchronous
+ * after umount): poll up to 10 s for @want, return the last count.
+ */
+static inline int wait_backing_files(const char *cache, const char *volume,
+				     int want)
+{
+	long long deadline = leak_ms_now() + 10000;
+	int n;
+
+	for (;;) {
+		n = count_backing_files(cache, volume);
+		if (n == want || leak_ms_now() >= deadline)
+			return n;
+		leak_sleep_ms(100);
+	}
+}
+
+/* A multiplier for the amount of work of storms: $STRESS, default 1. */
+static inline int stress_factor(void)
+{
+	const char *s = getenv("STRESS");
+	int v = s ? atoi(s) : 1;
+
+	return v > 0 ? v : 1;
+}
+
+/*
+ * kmemleak's count when the program started: each program ends with one
+ * test that scans and compares (see kmemleak_new()).
+ */
+static int kmemleak_at_start = -1;
+
+static void __attribute__((constructor)) take_kmemleak_baseline(void)
+{
+	kmemleak_at_start = kmemleak_count();
+}
+
+/* Objects kmemleak finds now that it did not report at program start. */
+static inline int kmemleak_new_since_start(char *why, size_t size)
+{
+	struct leak_base b = { .kmemleak = kmemleak_at_start };
+
+	return kmemleak_new(&b, why, size);
+}
+
+#endif /* EROFS_REL_H */
