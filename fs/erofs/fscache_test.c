@@ -271,12 +271,48 @@ static void erofs_test_unwind(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, erofs_pseudo_mnt);
 }
 
+/* The debugfs listing shows blobs and refcounts, never a domain id. */
+static void erofs_test_debugfs_listing(struct kunit *test)
+{
+	struct erofs_fscache *boot, *x, *x2;
+	struct erofs_domain *domain;
+	struct seq_file m = {};
+
+	domain = erofs_domain_get("kunit-secret-id");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, domain);
+	boot = erofs_domain_get_blob(domain, "boot", true);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, boot);
+	x = erofs_domain_get_blob(domain, "blob-x", false);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, x);
+	x2 = erofs_domain_get_blob(domain, "blob-x", false);
+	KUNIT_ASSERT_PTR_EQ(test, x, x2);
+
+	m.size = PAGE_SIZE;
+	m.buf = kunit_kzalloc(test, m.size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m.buf);
+	KUNIT_EXPECT_EQ(test, erofs_domains_show(&m, NULL), 0);
+	KUNIT_ASSERT_LT(test, m.count, m.size);
+	m.buf[m.count] = '\0';
+	KUNIT_EXPECT_NOT_NULL(test, strstr(m.buf, "domain 0\n"));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(m.buf, "\tboot refs=1 bootstrap\n"));
+	KUNIT_EXPECT_NOT_NULL(test, strstr(m.buf, "\tblob-x refs=2\n"));
+	KUNIT_EXPECT_NULL(test, strstr(m.buf, "kunit-secret-id"));
+	/* the listing dropped the reference it took */
+	KUNIT_EXPECT_EQ(test, refcount_read(&domain->ref), 3);
+
+	erofs_domain_put_blob(x2);
+	erofs_domain_put_blob(x);
+	erofs_domain_put_blob(boot);
+	erofs_domain_put(domain);
+}
+
 static struct kunit_case erofs_fscache_test_cases[] = {
 	KUNIT_CASE(erofs_test_domain_registry),
 	KUNIT_CASE(erofs_test_blob_index),
 	KUNIT_CASE(erofs_test_domains_apart),
 	KUNIT_CASE_PARAM(erofs_test_names, erofs_name_gen_params),
 	KUNIT_CASE(erofs_test_unwind),
+	KUNIT_CASE(erofs_test_debugfs_listing),
 	{}
 };
 
