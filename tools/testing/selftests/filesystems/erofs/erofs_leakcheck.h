@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon_ctl.h"	/* daemon_ms_now(), daemon_sleep_ms() */
+
 #define SLAB_EROFS_INODE	"/sys/kernel/slab/erofs_inode"
 #define KMEMLEAK_FILE		"/sys/kernel/debug/kmemleak"
 
@@ -50,22 +52,6 @@ struct leak_base {
 	struct leak_state clean;	/* nothing of ours mounted */
 	int kmemleak;			/* reported objects, -1 if no kmemleak */
 };
-
-static inline long long leak_ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static inline void leak_sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static inline int leak_write_file(const char *path, const char *s)
 {
@@ -257,16 +243,16 @@ static inline int leak_state_cmp(const struct leak_state *want,
 static inline int leak_wait_state(const struct leak_state *want, int timeout_ms,
 				  char *why, size_t size)
 {
-	long long deadline = leak_ms_now() + timeout_ms;
+	long long deadline = daemon_ms_now() + timeout_ms;
 	struct leak_state now;
 
 	for (;;) {
 		leak_state_take(&now);
 		if (!leak_state_cmp(want, &now, why, size))
 			return 0;
-		if (leak_ms_now() >= deadline)
+		if (daemon_ms_now() >= deadline)
 			return -1;
-		leak_sleep_ms(100);
+		daemon_sleep_ms(100);
 	}
 }
 
@@ -289,7 +275,7 @@ static inline int kmemleak_new(const struct leak_base *b, char *why, size_t size
 	why[0] = '\0';
 	if (b->kmemleak < 0)
 		return 0;
-	leak_sleep_ms(5500);
+	daemon_sleep_ms(5500);
 	leak_write_file(KMEMLEAK_FILE, "scan");
 	n = kmemleak_count();
 	if (n > b->kmemleak) {

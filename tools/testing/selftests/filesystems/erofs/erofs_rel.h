@@ -321,14 +321,14 @@ static inline int erofs_sysfs_grep(const char *needle, char *found, size_t size)
 static inline int wait_backing_files(const char *cache, const char *volume,
 				     int want)
 {
-	long long deadline = leak_ms_now() + 10000;
+	long long deadline = daemon_ms_now() + 10000;
 	int n;
 
 	for (;;) {
 		n = count_backing_files(cache, volume);
-		if (n == want || leak_ms_now() >= deadline)
+		if (n == want || daemon_ms_now() >= deadline)
 			return n;
-		leak_sleep_ms(100);
+		daemon_sleep_ms(100);
 	}
 }
 

@@ -147,7 +147,7 @@ TEST_F_TIMEOUT(storm, storm_mount_read_umount_4_domains, 3600)
 	struct worker w[STORM_PROCS];
 	struct daemon_blob_stats t;
 	int total = STORM_CYCLES * stress_factor(), i;
-	long long t0 = leak_ms_now();
+	long long t0 = daemon_ms_now();
 	char why[256];
 
 	for (i = 0; i < STORM_PROCS; i++) {
@@ -158,9 +158,9 @@ TEST_F_TIMEOUT(storm, storm_mount_read_umount_4_domains, 3600)
 		w[i].read_data = true;
 	}
 	EXPECT_EQ(0, run_workers(w, STORM_PROCS, 3000 * 1000));
-	TH_LOG("%d cycles in %lld ms", total, leak_ms_now() - t0);
+	TH_LOG("%d cycles in %lld ms", total, daemon_ms_now() - t0);
 	printf("# storm: %d mount/read/umount cycles, %d processes, %d domains: %lld ms\n",
-	       total, STORM_PROCS, STORM_DOMAINS, leak_ms_now() - t0);
+	       total, STORM_PROCS, STORM_DOMAINS, daemon_ms_now() - t0);
 
 	EXPECT_EQ(0, leak_wait_clean(&self->base, 10000, why, sizeof(why)))
 		TH_LOG("left behind: %s", why);
@@ -182,7 +182,7 @@ TEST_F_TIMEOUT(storm, storm_T6_first_mount_last_umount_race, 3600)
 					    "--stats-interval-ms", "200", NULL };
 	struct worker w[2];
 	struct daemon_blob_stats t;
-	long long t0 = leak_ms_now();
+	long long t0 = daemon_ms_now();
 	char why[256];
 	int i;
 
@@ -203,7 +203,7 @@ TEST_F_TIMEOUT(storm, storm_T6_first_mount_last_umount_race, 3600)
 	}
 	EXPECT_EQ(0, run_workers(w, 2, 3000 * 1000));
 	printf("# storm: race of 2 x %d cycles in one domain: %lld ms\n",
-	       w[0].cycles, leak_ms_now() - t0);
+	       w[0].cycles, daemon_ms_now() - t0);
 	EXPECT_EQ(0, leak_wait_clean(&self->base, 10000, why, sizeof(why)))
 		TH_LOG("left behind: %s", why);
 	ASSERT_EQ(0, opens_closed(&self->daemon, &t));
