@@ -14,17 +14,7 @@
 
 #include <stdarg.h>
 
-static int passed, failed;
-
-#define CHECK(cond) do {						\
-	if (cond) {							\
-		passed++;						\
-	} else {							\
-		failed++;						\
-		fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__,	\
-			#cond);						\
-	}								\
-} while (0)
+#include "hostcheck.h"
 
 static char tmpdir[64];
 

@@ -34,26 +34,29 @@
 
 static const char *progname = "erofs-mkimage";
 
+static void mk_vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void mk_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	mk_vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void mk_note(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	mk_vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void *mk_zalloc(size_t size)

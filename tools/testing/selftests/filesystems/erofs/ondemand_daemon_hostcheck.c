@@ -155,17 +155,7 @@ static ssize_t fake_pwrite(int fd, const void *buf, size_t len, off_t off)
 
 /* ---- the test, playing the kernel ---- */
 
-static int passed, failed;
-
-#define CHECK(cond) do {						\
-	if (cond) {							\
-		passed++;						\
-	} else {							\
-		failed++;						\
-		fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__,	\
-			#cond);						\
-	}								\
-} while (0)
+#include "hostcheck.h"
 
 static char tmpdir[64];
 static char blobdir[128], cachedir[128], statsfile[128], logfile[128];
