@@ -52,7 +52,7 @@ image() {
 }
 
 phase "generating test images"
-for l in shared onlyA onlyB; do
+for l in shared onlyA onlyB extra; do
 	layer "$l"
 	tmp=$(mktemp -d)
 	"$mkimage" -T 1700000000 -U 00112233-4455-6677-8899-aabbccddeeff \
@@ -62,6 +62,8 @@ for l in shared onlyA onlyB; do
 done
 image bootA shared onlyA
 image bootB shared onlyB
+# three images over four layers with overlaps (with bootA and bootB)
+image bootE onlyA onlyB extra
 
 # Extra scenario hooks: harness/mkdata.d/*.sh may add more images.
 for f in "$TOP"/harness/mkdata.d/*.sh; do

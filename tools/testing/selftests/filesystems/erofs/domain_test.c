@@ -15,6 +15,7 @@
 #define MNT_A	"/mnt/a"
 #define MNT_B	"/mnt/b"
 #define MNT_C	"/mnt/c"
+#define MNT_E	"/mnt/e"
 
 FIXTURE(sharing) {
 	struct daemon_ctl daemon;
@@ -37,6 +38,7 @@ FIXTURE_TEARDOWN(sharing)
 	umount(MNT_A);
 	umount(MNT_B);
 	umount(MNT_C);
+	umount(MNT_E);
 	daemon_stop(&self->daemon);
 }
 
@@ -125,6 +127,35 @@ TEST_F(sharing, no_domain_opens_twice)
 	       (unsigned long long)total.bytes);
 
 	EXPECT_EQ(2, shared_blob_files(self));
+}
+
+/*
+ * Three images over four layers with overlaps, bootE = [onlyA, onlyB,
+ * extra]: every bootstrap and every distinct layer is opened exactly once.
+ */
+TEST_F(sharing, three_images_open_each_blob_once)
+{
+	static const char * const layers[] = { "shared", "onlyA", "onlyB", "extra" };
+	struct daemon_blob_stats st, total;
+	char blob[128];
+	unsigned int i;
+
+	ASSERT_EQ(0, erofs_mount(MNT_A, "bootA", "dom3"));
+	ASSERT_EQ(0, erofs_mount(MNT_B, "bootB", "dom3"));
+	ASSERT_EQ(0, erofs_mount(MNT_E, "bootE", "dom3"));
+	ASSERT_GT(compare_trees(EXPECT_DIR "/bootA", MNT_A), 0);
+	ASSERT_GT(compare_trees(EXPECT_DIR "/bootB", MNT_B), 0);
+	ASSERT_GT(compare_trees(EXPECT_DIR "/bootE", MNT_E), 0);
+
+	for (i = 0; i < sizeof(layers) / sizeof(layers[0]); i++) {
+		ASSERT_EQ(0, layer_blob(layers[i], blob, sizeof(blob)));
+		ASSERT_EQ(0, daemon_stats(&self->daemon, "erofs,dom3", blob, &st));
+		EXPECT_EQ(1, st.opens) TH_LOG("layer %s", layers[i]);
+	}
+	ASSERT_EQ(0, daemon_total(&self->daemon, &total));
+	/* three bootstraps + four distinct layer blobs */
+	EXPECT_EQ(7, total.opens);
+	EXPECT_EQ(7, daemon_count_blobs(&self->daemon, "erofs,dom3"));
 }
 
 TEST_HARNESS_MAIN
