@@ -131,7 +131,8 @@ export_series() {
 	git -C "$wt" format-patch -q -o "$out" base..HEAD || die "format-patch failed"
 	n=$(ls "$out"/*.patch | wc -l)
 	if [ -f "$TOP/patches/0000-cover-letter.patch" ]; then
-		sed -E "s/^(Subject: \[PATCH[^]]* )0\/[0-9]+\]/\10\/$n]/" \
+		zero=$(printf "%0${#n}d" 0)
+		sed -E "s/^(Subject: \[PATCH[^]]* )0+\/[0-9]+\]/\1$zero\/$n]/" \
 			"$TOP/patches/0000-cover-letter.patch" >"$out/0000-cover-letter.patch"
 	fi
 	phase "exported $n patches (+ cover letter) to $out"
