@@ -5,6 +5,10 @@
 #   make check [VARIANT=stock]  every test on a debug kernel (KASAN, lockdep, ...)
 #   make series-check           git am + checkpatch + every prefix builds (ONDEMAND=y/n)
 #   make series                 export the combined upstream series to build/series/
+#   make series-edit            the series as commits in build/edit/linux, to change
+#   make series-refresh         write build/edit/linux's commits back to patches/
+#   make bench                  stock vs series benchmarks (table, JSON, plots)
+#   make tools                  build the image builder, daemon and tests
 #   make help                   this text
 #
 # Variables: VARIANT=series|stock  KSRC=/path/to/linux-6.12.y  STRESS=N
@@ -27,7 +31,7 @@ GUEST_TESTS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/guest/%,\
 	$(wildcard $(SELFTEST)/*_test.c $(SELFTEST)/*_bench.c))
 GUEST_BINS := $(B)/tools/guest/erofs_ondemand_daemon $(GUEST_TESTS)
 
-.PHONY: help deps base tools demo check bench series series-check clean
+.PHONY: help deps base tools demo check bench series series-check series-edit series-refresh clean
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -79,6 +83,12 @@ series:
 
 series-check:
 	@harness/series.sh check
+
+series-edit:
+	@harness/series.sh edit
+
+series-refresh:
+	@harness/series.sh refresh
 
 clean:
 	rm -rf $(B)/obj $(B)/run $(B)/tools $(B)/guest $(B)/series $(B)/hdr

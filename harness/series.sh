@@ -8,6 +8,12 @@
 #           patches, with each new file folded into the first patch that
 #           uses it, the remaining new files (selftests) as a last patch,
 #           and the cover letter.
+#   edit:   leave the series as commits (one per patch, git am) in the
+#           worktree build/edit/linux, with the new files copied in
+#           (untracked), to change, split, reorder or add patches there.
+#   refresh: write the commits of build/edit/linux back to patches/ with
+#           git format-patch (the cover letter is kept), and copy back the
+#           new files that were changed there.
 . "$(dirname "$0")/lib.sh"
 
 mode=${1:?usage: series.sh check|export}
@@ -69,7 +75,8 @@ check() {
 	for p in $patches; do
 		n=$((n + 1))
 		phase "patch $n: $(sed -n 's/^Subject: //p' "$p" | head -1)"
-		(cd "$wt" && ./scripts/checkpatch.pl --strict -q --terse "$p") ||
+		# Fixes: tags name upstream commits the base tarball has no history of
+		(cd "$wt" && ./scripts/checkpatch.pl --strict --ignore UNKNOWN_COMMIT_ID -q --terse "$p") ||
 			{ echo "checkpatch: $(basename "$p") has errors or warnings"; fail=1; }
 		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
 		for cfg in on off; do
@@ -138,8 +145,45 @@ export_series() {
 	phase "exported $n patches (+ cover letter) to $out"
 }
 
+edit() {
+	local wt=$BUILD/edit/linux
+	if [ -d "$wt" ] && [ "$(git -C "$wt" rev-list --count base..HEAD)" != 0 ] &&
+	   [ -z "${FORCE:-}" ]; then
+		die "$wt already holds a series (run 'make series-refresh' first, or FORCE=1 to start over)"
+	fi
+	fresh_tree "$wt"
+	copy_new_files "$wt"
+	for p in $patches; do
+		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
+	done
+	phase "the series is $(git -C "$wt" rev-list --count base..HEAD) commits on top of 'base' in $wt"
+	note "edit there (git commit --fixup, git rebase -i base, ...), then: make series-refresh"
+}
+
+refresh() {
+	local wt=$BUILD/edit/linux f n
+	[ -d "$wt" ] || die "no $wt: run 'make series-edit' first"
+	git -C "$wt" diff --quiet HEAD -- || die "$wt has uncommitted changes to tracked files"
+	n=$(git -C "$wt" rev-list --count base..HEAD)
+	[ "$n" -gt 0 ] || die "$wt holds no commit on top of base"
+	find "$TOP/patches" -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-cover-letter.patch' -delete
+	git -C "$wt" format-patch -q -o "$TOP/patches" base..HEAD ||
+		die "format-patch failed"
+	for f in $(new_files); do
+		[ -f "$wt/$f" ] && ! cmp -s "$wt/$f" "$TOP/$f" &&
+			{ cp -p "$wt/$f" "$TOP/$f"; note "copied back $f"; }
+	done
+	if [ -f "$TOP/patches/0000-cover-letter.patch" ]; then
+		sed -i -E "s/^(Subject: \[PATCH[^]]* )0+\/[0-9]+\]/\1$(printf "%0${#n}d" 0)\/$n]/" \
+			"$TOP/patches/0000-cover-letter.patch"
+	fi
+	phase "wrote $n patches to patches/ (review with git diff, then commit)"
+}
+
 case $mode in
 check) check ;;
 export) export_series ;;
+edit) edit ;;
+refresh) refresh ;;
 *) die "unknown mode $mode" ;;
 esac
