@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <linux/loop.h>
 #include <linux/mount.h>
 
 #include "daemon_ctl.h"
@@ -358,6 +360,80 @@ static inline int kmemleak_new_since_start(char *why, size_t size)
 	struct leak_base b = { .kmemleak = kmemleak_at_start };
 
 	return kmemleak_new(&b, why, size);
+}
+
+/*
+ * Attach @file read-only to a free loop device (autoclear: it detaches
+ * once unmounted and closed).  Returns an fd of the device to close after
+ * mounting, or -errno; the device path in @dev.
+ */
+static inline int loop_attach(const char *file, char *dev, size_t size)
+{
+	struct loop_config cfg;
+	int ctl, n, fd, lfd;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	n = ioctl(ctl, LOOP_CTL_GET_FREE);
+	close(ctl);
+	if (n < 0)
+		return -errno;
+	snprintf(dev, size, "/dev/loop%d", n);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	lfd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (lfd < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = fd;
+	cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	n = ioctl(lfd, LOOP_CONFIGURE, &cfg) ? -errno : lfd;
+	close(fd);
+	if (n < 0)
+		close(lfd);
+	return n;
+}
+
+/* /dev/kmsg positioned at its end: what the kernel logs from now on. */
+static inline int kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Did the kernel log @needle since the last call (or the open)?  1 or 0. */
+static inline int kmsg_grep(int fd, const char *needle, char *line, size_t size)
+{
+	char rec[8192];
+	int found = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		if (!found && strstr(rec, needle)) {
+			found = 1;
+			if (line && size) {
+				size_t l = strnlen(rec, size - 1);
+
+				memcpy(line, rec, l);
+				line[l] = '\0';
+			}
+		}
+	}
+	return found;
 }
 
 #endif /* EROFS_REL_H */

@@ -1,15 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Over-long fsid and domain_id (plan item T11).  The series refuses both
- * above 128 bytes with EINVAL before anything is registered.
+ * Long names: fsid, domain_id (plan item T11, issue 9's R5) and blob
+ * names given with device= (R2), at and around every limit the stack
+ * can store:
+ *   - domain_id, and the fsid of a mount without domain: 248 bytes
+ *     ("erofs,<id>" becomes the cache directory "I<key>", NAME_MAX);
+ *   - an fsid in a domain and a device= name (cookie keys): 252 bytes if
+ *     every byte is in 0x21..0x7e but '/', else 189 (cachefiles stores a
+ *     key as "D<key>" or in base64, NAME_MAX).
+ * Longer ones fail with EINVAL at mount, before the daemon sees them.
  *
- * CRASH-PRONE ON STOCK 6.12: a 253..255-byte fsid in a domain becomes a
- * cookie key that hits BUG_ON(keylen > NAME_MAX - 3) in cachefiles_cook_key()
+ * CRASH-PRONE ON STOCK 6.12 AND ON THE SERIES BEFORE R2: a cookie key of
+ * 253..255 bytes hits BUG_ON(keylen > NAME_MAX - 3) in cachefiles_cook_key()
  * (fs/cachefiles/key.c) in a kworker; the mount then waits forever for the
  * cookie lookup.  So this program runs last in check.list, the risky cases
  * come last in it, and each mount runs in a child with a bounded wait: a
  * hung mount is reported as a failure and the program goes on (the stuck
  * child is left behind).
+ *
+ * Data (harness/mkdata.d/rtests.sh): copies of bootA named L x 129, 248,
+ * 252 and L x 188 + ' '; "r2one", an image with one device, and copies of
+ * its blob named N x 250..252 and N x 188 + ' '.
  */
 #include "kselftest_harness.h"
 #include "erofs_rel.h"
@@ -44,6 +55,70 @@ FIXTURE_TEARDOWN(keylen)
 		daemon_stop(&self->daemon);
 }
 
+/* Mount with raw options in a child, bounded.  0 or -errno. */
+static int mount_opts_bounded(FIXTURE_DATA(keylen) *self, const char *opts)
+{
+	struct erofs_mount_req r = { .target = MNT };
+	pid_t left = 0;
+	int st;
+
+	snprintf(r.opts, sizeof(r.opts), "%s", opts);
+	st = run_child(erofs_mount_child, &r, 30000, &left);
+	if (st == -ETIMEDOUT)
+		self->hung = true;
+	return st > 0 && st < 128 ? -st : st;
+}
+
+static void fill(char *buf, char c, int n, bool unprintable_last)
+{
+	memset(buf, c, n);
+	if (unprintable_last)
+		buf[n - 1] = ' ';
+	buf[n] = '\0';
+}
+
+/*
+ * Did the daemon get an OPEN for cookie @key?  Its log escapes bytes
+ * outside 0x21..0x7e and '\\' as \xNN.
+ */
+static int daemon_saw_open(FIXTURE_DATA(keylen) *self, const char *key)
+{
+	char needle[1200];
+	size_t o;
+
+	o = snprintf(needle, sizeof(needle), "key=");
+	for (; *key && o < sizeof(needle) - 5; key++) {
+		unsigned char c = *key;
+
+		if (c < 0x21 || c > 0x7e || c == '\\')
+			o += snprintf(needle + o, 5, "\\x%02x", c);
+		else
+			needle[o++] = c;
+	}
+	needle[o++] = ' ';
+	needle[o] = '\0';
+	return file_contains(self->daemon.logfile, needle);
+}
+
+/*
+ * Mount r2one with device=@len bytes of 'N' (the last one a space if
+ * @unprintable), in @domain or none.  Returns 0 or -errno; *saw: whether
+ * the daemon got an OPEN of that name.
+ */
+static int mount_device_name(FIXTURE_DATA(keylen) *self, int len,
+			     bool unprintable, const char *domain, int *saw)
+{
+	char name[300], opts[640];
+	int ret;
+
+	fill(name, 'N', len, unprintable);
+	snprintf(opts, sizeof(opts), "fsid=r2one%s%s,device=%s",
+		 domain ? ",domain_id=" : "", domain ? domain : "", name);
+	ret = mount_opts_bounded(self, opts);
+	*saw = daemon_saw_open(self, name);
+	return ret;
+}
+
 /* Mount with an @flen-byte fsid and a @dlen-byte domain_id (0: none). */
 static int mount_len(FIXTURE_DATA(keylen) *self, int flen, int dlen)
 {
@@ -59,15 +134,85 @@ static int mount_len(FIXTURE_DATA(keylen) *self, int flen, int dlen)
 	return ret;
 }
 
+/* R5: the longest names that work mount and read byte-exact. */
+static void mounts_ok(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(keylen) *self, const char *fsid,
+		      const char *domain, const char *expect)
+{
+	int ret = erofs_mount_bounded(MNT, fsid, domain, 30000, NULL);
+
+	if (ret == -ETIMEDOUT)
+		self->hung = true;
+	ASSERT_EQ(0, ret) TH_LOG("%zu-byte fsid, %zu-byte domain_id: %s",
+				 strlen(fsid), domain ? strlen(domain) : 0,
+				 strerror(-ret));
+	EXPECT_GT(compare_trees(expect, MNT), 0);
+}
+
+TEST_F_TIMEOUT(keylen, R5_domain_id_248_bytes_ok, 120)
+{
+	char dom[300];
+
+	fill(dom, 'd', 248, false);
+	mounts_ok(_metadata, self, "bootA", dom, EXPECT_DIR "/bootA");
+}
+
+TEST_F_TIMEOUT(keylen, R5_domain_id_249_bytes_einval, 120)
+{
+	EXPECT_EQ(-EINVAL, mount_len(self, 5, 249));
+}
+
+TEST_F_TIMEOUT(keylen, R5_fsid_248_bytes_no_domain_ok, 120)
+{
+	char fsid[300];
+
+	fill(fsid, 'L', 248, false);
+	mounts_ok(_metadata, self, fsid, NULL, EXPECT_DIR "/bootA");
+}
+
+TEST_F_TIMEOUT(keylen, R5_fsid_249_bytes_no_domain_einval, 120)
+{
+	EXPECT_EQ(-EINVAL, mount_len(self, 249, 0));
+}
+
+TEST_F_TIMEOUT(keylen, R5_fsid_248_bytes_in_domain_ok, 120)
+{
+	char fsid[300];
+
+	fill(fsid, 'L', 248, false);
+	mounts_ok(_metadata, self, fsid, "r5dom", EXPECT_DIR "/bootA");
+}
+
+TEST_F_TIMEOUT(keylen, R5_fsid_252_bytes_in_domain_ok, 120)
+{
+	char fsid[300];
+
+	fill(fsid, 'L', 252, false);
+	mounts_ok(_metadata, self, fsid, "r5dom", EXPECT_DIR "/bootA");
+}
+
+TEST_F_TIMEOUT(keylen, R5_fsid_189_bytes_with_space_in_domain_ok, 120)
+{
+	char fsid[300];
+
+	fill(fsid, 'L', 189, true);
+	mounts_ok(_metadata, self, fsid, "r5dom", EXPECT_DIR "/bootA");
+}
+
+TEST_F_TIMEOUT(keylen, R5_fsid_190_bytes_with_space_in_domain_einval, 120)
+{
+	char fsid[300];
+	int ret;
+
+	fill(fsid, 'L', 190, true);
+	ret = erofs_mount_bounded(MNT, fsid, "r5dom", 30000, NULL);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("%s", strerror(-ret));
+}
+
 TEST_F_TIMEOUT(keylen, hostile_domain_id_250_bytes_einval, 120)
 {
 	/* stock: volume key "erofs,<250>" is over NAME_MAX: -ENOMEM */
 	EXPECT_EQ(-EINVAL, mount_len(self, 8, 250));
-}
-
-TEST_F_TIMEOUT(keylen, hostile_fsid_252_bytes_in_domain_einval, 120)
-{
-	EXPECT_EQ(-EINVAL, mount_len(self, 252, 4));
 }
 
 TEST_F_TIMEOUT(keylen, hostile_fsid_256_bytes_in_domain_einval, 120)
@@ -79,6 +224,47 @@ TEST_F_TIMEOUT(keylen, hostile_fsid_256_bytes_in_domain_einval, 120)
 TEST_F_TIMEOUT(keylen, hostile_fsid_250_bytes_no_domain_einval, 120)
 {
 	EXPECT_EQ(-EINVAL, mount_len(self, 250, 0));
+}
+
+/* R2: device= names that fit are served like any other. */
+TEST_F_TIMEOUT(keylen, R2_device_names_250_to_252_bytes_ok, 300)
+{
+	static const char *const doms[] = { NULL, "r2dom" };
+	int len, k, saw, ret;
+
+	for (k = 0; k < 2; k++)
+		for (len = 250; len <= 252; len++) {
+			ret = mount_device_name(self, len, false, doms[k], &saw);
+			EXPECT_EQ(0, ret) TH_LOG("%d-byte device= %s: %s", len,
+						 doms[k] ? "in a domain" : "without domain",
+						 strerror(-ret));
+			if (ret)
+				continue;
+			EXPECT_GT(compare_trees(EXPECT_DIR "/r2one", MNT), 0);
+			EXPECT_EQ(1, saw);
+			EXPECT_EQ(0, erofs_umount(MNT));
+		}
+}
+
+TEST_F_TIMEOUT(keylen, R2_device_name_189_bytes_with_space_ok, 120)
+{
+	int saw, ret = mount_device_name(self, 189, true, "r2dom", &saw);
+
+	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
+	EXPECT_GT(compare_trees(EXPECT_DIR "/r2one", MNT), 0);
+}
+
+TEST_F_TIMEOUT(keylen, R2_device_name_190_bytes_with_space_einval, 120)
+{
+	static const char *const doms[] = { NULL, "r2dom" };
+	int k, saw, ret;
+
+	for (k = 0; k < 2; k++) {
+		ret = mount_device_name(self, 190, true, doms[k], &saw);
+		EXPECT_EQ(-EINVAL, ret) TH_LOG("%s: %s", doms[k] ? "in a domain" :
+					       "without domain", strerror(-ret));
+		EXPECT_EQ(0, saw) TH_LOG("the daemon got an OPEN of the name");
+	}
 }
 
 /* Crash-prone on stock from here on: keep these last. */
@@ -96,6 +282,25 @@ TEST_F_TIMEOUT(keylen, hostile_fsid_255_bytes_in_domain_einval, 120)
 
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("%s", ret == -ETIMEDOUT ?
 		"mount hung (stock: BUG_ON in cachefiles_cook_key)" : strerror(-ret));
+}
+
+/* R2: 253..260-byte device= names, without and in a domain. */
+TEST_F_TIMEOUT(keylen, R2_device_names_253_to_260_bytes_einval, 600)
+{
+	static const char *const doms[] = { NULL, "r2dom" };
+	int len, k, saw, ret;
+
+	for (k = 0; k < 2 && !self->hung; k++)
+		for (len = 253; len <= 260 && !self->hung; len++) {
+			ret = mount_device_name(self, len, false, doms[k], &saw);
+			EXPECT_EQ(-EINVAL, ret) TH_LOG("%d-byte device= %s: %s", len,
+				doms[k] ? "in a domain" : "without domain",
+				ret == -ETIMEDOUT ?
+				"mount hung (BUG_ON in cachefiles_cook_key?)" :
+				strerror(-ret));
+			EXPECT_EQ(0, saw) TH_LOG("the daemon got an OPEN of a %d-byte name",
+						 len);
+		}
 }
 
 TEST_HARNESS_MAIN

@@ -638,6 +638,50 @@ static int mk_assign_slots(struct mk_image *img)
 
 /* ---- command line ------------------------------------------------- */
 
+static int mk_parse_u64(const char *what, const char *s, u64 *out);
+
+/* --layer-blob I=NAME@BLK */
+static int mk_parse_layer_blob(struct mk_options *opt, const char *s)
+{
+	const char *eq = strchr(s, '='), *at = strrchr(s, '@');
+	char *end;
+	long i;
+
+	errno = 0;
+	i = strtol(s, &end, 10);
+	if (!eq || !at || at < eq || end != eq || i < 0 || i > 65535 ||
+	    at - eq - 1 < 1 || at - eq - 1 > EROFS_TAG_LEN ||
+	    mk_parse_u64("--layer-blob block", at + 1, &opt->ext_blk)) {
+		mk_err("--layer-blob %s: want I=NAME@BLK, NAME 1..%d bytes",
+		       s, EROFS_TAG_LEN);
+		return -1;
+	}
+	opt->ext_layer = i;
+	opt->ext_name = mk_zalloc(at - eq);
+	memcpy((char *)opt->ext_name, eq + 1, at - eq - 1);
+	return 0;
+}
+
+/* --layer-image: append the layer's data after the metadata just written. */
+static int mk_append_layer(struct mk_options *opt, struct mk_layer *layer)
+{
+	int fd = open(opt->output, O_WRONLY | O_APPEND | O_CLOEXEC);
+	u8 digest[32];
+
+	if (fd < 0) {
+		mk_err("%s: %s", opt->output, strerror(errno));
+		return -1;
+	}
+	if (mk_stream_blob(layer, fd, digest) || close(fd)) {
+		mk_err("%s: writing the layer data failed", opt->output);
+		return -1;
+	}
+	mk_note("layer image %s: data at block %llu, %llu blocks", opt->output,
+		(unsigned long long)layer->base_blk,
+		(unsigned long long)layer->blocks);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	enum mk_craft kind;
@@ -689,6 +733,13 @@ static void mk_usage(FILE *f)
 "  -U UUID           volume UUID (default: derived from the content)\n"
 "  --craft KIND[=ARG]  write a deliberately malformed image for negative\n"
 "                    tests; --craft help lists the kinds\n"
+"  --layer-image     one LAYERDIR only: write BOOTSTRAP as a complete image\n"
+"                    with the layer's data (its blob bytes) appended after\n"
+"                    the metadata, chunks on device 0, no device table;\n"
+"                    nothing goes to BLOBDIR; prints the data's first block\n"
+"  --layer-blob I=NAME@BLK  layer I (0-based) is read from the blob NAME\n"
+"                    (1..64 bytes, e.g. a --layer-image image) starting at\n"
+"                    its block BLK; no blob is written for it\n"
 "  -h, --help        this text\n"
 "\n"
 "Same inputs, -T and -U give byte-identical outputs.\n"
@@ -810,10 +861,12 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "craft", required_argument, NULL, 'C' },
+		{ "layer-image", no_argument, NULL, 'L' },
+		{ "layer-blob", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mk_options opt = { 0 };
+	struct mk_options opt = { .ext_layer = -1 };
 	struct mk_image img = { .opt = &opt };
 	const char *env;
 	unsigned int i;
@@ -851,6 +904,13 @@ int main(int argc, char **argv)
 			if (mk_parse_craft(&opt, optarg))
 				return 2;
 			break;
+		case 'L':
+			opt.layer_image = true;
+			break;
+		case 'X':
+			if (mk_parse_layer_blob(&opt, optarg))
+				return 2;
+			break;
 		case 'h':
 			mk_usage(stdout);
 			return 0;
@@ -861,6 +921,15 @@ int main(int argc, char **argv)
 	}
 	if (!opt.blobdir || !opt.output || optind >= argc) {
 		mk_err("need -b BLOBDIR, -o BOOTSTRAP and at least one LAYERDIR (see -h)");
+		return 2;
+	}
+	if (opt.layer_image && (argc - optind != 1 || opt.craft ||
+				opt.ext_layer >= 0)) {
+		mk_err("--layer-image takes exactly one LAYERDIR, no --craft, no --layer-blob");
+		return 2;
+	}
+	if (opt.ext_layer >= argc - optind) {
+		mk_err("--layer-blob: there is no layer %d", opt.ext_layer);
 		return 2;
 	}
 	if (stat(opt.blobdir, &st)) {
@@ -893,8 +962,18 @@ int main(int argc, char **argv)
 			return 1;
 		mk_hex(digest, 32, img.layers[i].tag);
 	}
+	if (opt.ext_layer >= 0) {
+		struct mk_layer *x = &img.layers[opt.ext_layer];
+
+		memset(x->tag, 0, sizeof(x->tag));
+		memcpy(x->tag, opt.ext_name, strlen(opt.ext_name));
+		x->base_blk = opt.ext_blk;
+		x->external = true;
+	}
 	if (mk_assign_slots(&img))
 		return 1;
+	if (opt.layer_image)
+		img.nslots = 0;		/* no device table: the data is inside */
 
 	/* 3: stack the layers */
 	img.root = img.layers[0].root;
@@ -906,10 +985,14 @@ int main(int argc, char **argv)
 
 	/* 4: write what is missing, then the bootstrap */
 	for (i = 0; i < img.nslots; i++) {
+		if (img.layers[img.slot_layer[i]].external)
+			continue;
 		if (mk_write_blob(&opt, &img.layers[img.slot_layer[i]]))
 			goto fail;
 	}
 	if (mk_write_bootstrap(&img))
+		goto fail;
+	if (opt.layer_image && mk_append_layer(&opt, &img.layers[0]))
 		goto fail;
 	return 0;
 fail:

@@ -89,6 +89,8 @@ struct mk_layer {
 	u64 nfiles;
 	char tag[EROFS_TAG_LEN + 1];
 	unsigned int slot;	/* device slot (layers with one blob share it) */
+	u64 base_blk;		/* where the layer's data starts in its blob */
+	bool external;		/* --layer-blob: the blob is another image */
 };
 
 enum mk_craft {
@@ -113,6 +115,10 @@ struct mk_options {
 	const char *craft_arg;
 	const char *blobdir;
 	const char *output;
+	bool layer_image;	/* --layer-image: data inside the image */
+	int ext_layer;		/* --layer-blob I=NAME@BLK: I, or -1 */
+	const char *ext_name;
+	u64 ext_blk;
 };
 
 struct mk_image {

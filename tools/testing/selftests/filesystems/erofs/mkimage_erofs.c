@@ -310,8 +310,9 @@ static void mk_write_inode(struct mk_layout *l, struct mk_node *n)
 
 		for (k = 0; k < mk_nchunks(img, n); k++, idx += EROFS_CHUNK_INDEX_SIZE) {
 			put16(idx, 0);
-			put16(idx + 2, layer->slot + 1);
-			put32(idx + 4, n->blob_blk + k * chunkblks);
+			/* a layer image addresses itself: device 0 */
+			put16(idx + 2, img->opt->layer_image ? 0 : layer->slot + 1);
+			put32(idx + 4, layer->base_blk + n->blob_blk + k * chunkblks);
 		}
 	}
 }
@@ -512,6 +513,9 @@ int mk_write_bootstrap(struct mk_image *img)
 	mk_collect(&l, img->root);
 	if (mk_layout_inodes(&l))
 		return -1;
+	/* --layer-image: the layer's data follows the metadata */
+	if (img->opt->layer_image)
+		img->layers[0].base_blk = l.blocks;
 	l.buf = calloc(l.blocks, MK_BLKSZ);
 	if (!l.buf) {
 		mk_err("out of memory for a %llu-block bootstrap",
@@ -526,7 +530,7 @@ int mk_write_bootstrap(struct mk_image *img)
 	put16(sb + 14, img->root->nid);
 	put64(sb + 16, l.nnodes);
 	put64(sb + 24, img->opt->epoch);
-	put32(sb + 36, l.blocks);
+	put32(sb + 36, l.blocks + (img->opt->layer_image ? img->layers[0].blocks : 0));
 	put32(sb + 40, l.meta_blkaddr);
 	put32(sb + 80, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE |
 		       (img->nslots ? EROFS_FEATURE_INCOMPAT_DEVICE_TABLE : 0));
@@ -538,7 +542,7 @@ int mk_write_bootstrap(struct mk_image *img)
 		struct mk_layer *layer = &img->layers[img->slot_layer[i]];
 
 		memcpy(slot, layer->tag, EROFS_TAG_LEN);	/* no NUL: exactly 64 */
-		put32(slot + 64, layer->blocks);
+		put32(slot + 64, layer->base_blk + layer->blocks);
 	}
 	for (i = 0; i < l.nnodes; i++)
 		mk_write_inode(&l, l.nodes[i]);

@@ -491,6 +491,40 @@ if [ "${MKIMAGE_HOSTCHECK_MOUNT:-0}" = 1 ] && [ "$(id -u)" = 0 ] &&
 	kdetach
 fi
 
+# ---- layer images: a blob that is itself a complete image -------------
+
+LI=$T/layerimg
+mkdir -p "$LI/blobs"
+layer_image_ok() {
+	"$mk" -T $EPOCH -U $UUID -b "$LI/blobs" -o "$LI/L" --layer-image "$l1" \
+		2>"$LI/L.log" || return 1
+	[ -z "$(ls "$LI/blobs")" ] || { echo "--layer-image wrote a blob"; return 1; }
+	[ "$(rd16 "$LI/L" $((1024 + 86)))" = 0 ] || { echo "has a device table"; return 1; }
+	expect_tree "$LI/want1" "$l1"
+	rm -rf "$LI/x1"
+	fsck.erofs --extract="$LI/x1" "$LI/L" || return 1
+	diff -r --no-dereference -x fifo "$LI/want1" "$LI/x1" || return 1
+	diff <(shape "$LI/want1") <(shape "$LI/x1")
+}
+check "--layer-image: one complete image with its data inside, extracts byte-exact" \
+	layer_image_ok
+layer_blob_ok() {
+	local blk
+	blk=$(sed -n 's/.*data at block \([0-9]*\),.*/\1/p' "$LI/L.log")
+	[ -n "$blk" ] || return 1
+	"$mk" -T $EPOCH -U $UUID -b "$LI/blobs" -o "$LI/M" --layer-blob "1=Lname@$blk" \
+		"$l2" "$l1" || return 1
+	[ "$(tag_of "$LI/M" 1)" = Lname ] || { echo "slot 1 tag: $(tag_of "$LI/M" 1)"; return 1; }
+	[ "$(rd32 "$LI/M" $((1152 + 128 + 64)))" = $(($(stat -c %s "$LI/L") / 4096)) ] ||
+		{ echo "slot 1 blocks != the layer image's size"; return 1; }
+	[ "$(ls "$LI/blobs" | wc -l)" = 1 ] || { echo "wrote a blob for layer 1"; return 1; }
+	cp "$LI/L" "$LI/blobs/Lname"
+	expect_tree "$LI/want2" "$l2" "$l1"
+	extract_compare "$LI/M" "$LI/blobs" "$LI/want2"
+}
+check "--layer-blob: a merged image reads layer 1 out of the layer image, byte-exact" \
+	layer_blob_ok
+
 # ---- scale: 100 images of 100 layers ----------------------------------------
 
 SB=$T/scaleblobs

@@ -5,7 +5,7 @@
  * Serves OPEN/READ/CLOSE requests from /dev/cachefiles ("bind ondemand")
  * out of plain blob files in a directory, counts what it served per
  * (volume key, cookie key) in a stats file the tests parse, and offers
- * fault switches (refuse an OPEN, delay replies, crash in the middle of a
+ * fault switches (refuse an OPEN, delay replies, withhold CLOSEs, crash in the middle of a
  * READ, supervised restart with or without "restore").
  *
  * See DAEMON.md next to this file for the command line and the stats
@@ -49,6 +49,7 @@
 #define KEY_MAX			256	/* fscache caps both keys at NAME_MAX */
 #define DEFAULT_MAX_BLOBS	16384
 #define MAX_REFUSE		64
+#define MAX_HOLD		64
 #define FAST_DEATH_SEC		1
 #define MAX_FAST_DEATHS		10
 
@@ -61,6 +62,12 @@ struct refuse_rule {
 	unsigned char key[KEY_MAX];
 	size_t key_len;
 	int err;
+};
+
+/* --hold-close KEY: keep the object's fds open on CLOSE (until SIGUSR1). */
+struct hold_rule {
+	unsigned char key[KEY_MAX];
+	size_t key_len;
 };
 
 static struct {
@@ -78,6 +85,9 @@ static struct {
 	bool no_restore;
 	unsigned int max_blobs;
 	unsigned int stats_interval_ms;
+	struct hold_rule hold[MAX_HOLD];
+	int nr_hold;
+	bool hold_all;
 } opt = {
 	.ready_fd = -1,
 	.max_blobs = DEFAULT_MAX_BLOBS,
@@ -147,6 +157,11 @@ static int blobdir_fd = -1;
 static void *io_buf;
 static unsigned long reads_seen;
 static volatile sig_atomic_t stop_requested;
+/* Objects whose CLOSE was withheld (--hold-close), and the release signal. */
+static struct object *held_objects;
+static unsigned int nr_held;
+static bool holds_released;
+static volatile sig_atomic_t release_requested;
 
 /* ------------------------------------------------------------------ */
 /* Logging */
@@ -581,6 +596,13 @@ static void obj_close_all(void)
 		}
 	}
 	nr_objects = 0;
+	while (held_objects) {
+		struct object *o = held_objects;
+
+		held_objects = o->next;
+		obj_free(o);
+	}
+	nr_held = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -932,6 +954,38 @@ static void handle_read(const struct cachefiles_msg *msg, size_t n)
 	}
 }
 
+static bool close_is_held(const struct object *o)
+{
+	int i;
+
+	if (holds_released)
+		return false;
+	if (opt.hold_all)
+		return true;
+	for (i = 0; i < opt.nr_hold; i++)
+		if (opt.hold[i].key_len == o->key_len &&
+		    !memcmp(opt.hold[i].key, o->key, o->key_len))
+			return true;
+	return false;
+}
+
+/* SIGUSR1: close every held object, and hold no CLOSE from now on. */
+static void release_held(void)
+{
+	unsigned int n = nr_held;
+
+	release_requested = 0;
+	holds_released = true;
+	while (held_objects) {
+		struct object *o = held_objects;
+
+		held_objects = o->next;
+		obj_free(o);
+	}
+	nr_held = 0;
+	logmsg("SIGUSR1: released %u held objects; closes are no longer held", n);
+}
+
 static void handle_close(const struct cachefiles_msg *msg)
 {
 	char ekey[ESC_MAX], evol[ESC_MAX];
@@ -947,10 +1001,23 @@ static void handle_close(const struct cachefiles_msg *msg)
 	}
 	escape_key(evol, sizeof(evol), (unsigned char *)o->vol, o->vol_len);
 	escape_key(ekey, sizeof(ekey), o->key, o->key_len);
-	logmsg("CLOSE msg=%u obj=%u vol=%s key=%s -> closed", msg->msg_id,
-	       o->id, evol, ekey);
 	if (o->stat >= 0)
 		shm->blobs[o->stat].closes++;
+	if (close_is_held(o)) {
+		/*
+		 * Keep the anon fd: the kernel's object, its cookie and its
+		 * volume stay alive until release_held().
+		 */
+		o->next = held_objects;
+		held_objects = o;
+		nr_held++;
+		logmsg("CLOSE msg=%u obj=%u vol=%s key=%s -> held (--hold-close; SIGUSR1 releases)",
+		       msg->msg_id, o->id, evol, ekey);
+		stats_update();
+		return;
+	}
+	logmsg("CLOSE msg=%u obj=%u vol=%s key=%s -> closed", msg->msg_id,
+	       o->id, evol, ekey);
 	obj_free(o);
 	stats_update();
 }
@@ -989,6 +1056,12 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
+static void on_release_signal(int sig)
+{
+	(void)sig;
+	release_requested = 1;
+}
+
 /*
  * SIGTERM/SIGINT stay blocked while a message is handled and are only let
  * in while waiting in ppoll(), so a stop never cuts a reply in half.
@@ -1003,14 +1076,18 @@ static void setup_stop_signals(sigset_t *waitmask)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_release_signal;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, waitmask);
 	sigdelset(waitmask, SIGTERM);
 	sigdelset(waitmask, SIGINT);
 	sigdelset(waitmask, SIGCHLD);
+	sigdelset(waitmask, SIGUSR1);
 }
 
 static int serve(void)
@@ -1036,6 +1113,8 @@ static int serve(void)
 		ssize_t n;
 		int r;
 
+		if (release_requested)
+			release_held();
 		if (stats_dirty) {
 			long left = opt.stats_interval_ms - ms_since(&stats_last);
 
@@ -1098,7 +1177,7 @@ static int serve(void)
 		handle_message(&u.msg, n);
 	}
 
-	logmsg("stopping: closing %u objects", nr_objects);
+	logmsg("stopping: closing %u objects (and %u held)", nr_objects, nr_held);
 	obj_close_all();
 	stats_write();
 	return 0;
@@ -1283,6 +1362,7 @@ static int supervise(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	clock_gettime(CLOCK_MONOTONIC, &started);
@@ -1296,6 +1376,11 @@ static int supervise(void)
 
 		if (sigwaitinfo(&set, &si) < 0)
 			continue;
+		if (si.si_signo == SIGUSR1) {
+			/* --hold-close lives in the worker: pass the release on. */
+			kill(worker, SIGUSR1);
+			continue;
+		}
 		if (si.si_signo != SIGCHLD) {
 			logmsg("supervisor: signal %d, stopping worker %d",
 			       si.si_signo, (int)worker);
@@ -1458,6 +1543,27 @@ static int add_refuse(const char *arg)
 	return 0;
 }
 
+static int add_hold(const char *arg)
+{
+	struct hold_rule *h;
+	int len;
+
+	if (opt.nr_hold >= MAX_HOLD) {
+		fprintf(stderr, "at most %d --hold-close keys\n", MAX_HOLD);
+		return -1;
+	}
+	h = &opt.hold[opt.nr_hold];
+	len = unescape_key(arg, strlen(arg), h->key, sizeof(h->key) - 1);
+	if (len < 0) {
+		fprintf(stderr, "--hold-close %s: bad key (use \\xNN for odd bytes)\n",
+			arg);
+		return -1;
+	}
+	h->key_len = len;
+	opt.nr_hold++;
+	return 0;
+}
+
 static int parse_uint(const char *name, const char *s, unsigned long max,
 		      unsigned long *out)
 {
@@ -1492,7 +1598,10 @@ static void usage(FILE *f)
 		"      --no-restore          with --supervise: respawn without writing restore\n"
 		"      --max-blobs N         size of the stats table (default %d)\n"
 		"      --stats-interval-ms N coalesce stats rewrites to one per N ms\n"
-		"                            (and whenever idle); default 0 = every message\n",
+		"                            (and whenever idle); default 0 = every message\n"
+		"      --hold-close KEY      on CLOSE of cookie KEY keep its fds open, so its\n"
+		"                            volume cannot die, until SIGUSR1 (repeatable)\n"
+		"      --hold-all-closes     the same for every CLOSE\n",
 		DEFAULT_MAX_BLOBS);
 }
 
@@ -1505,6 +1614,8 @@ enum {
 	OPT_NO_RESTORE,
 	OPT_MAX_BLOBS,
 	OPT_STATS_INTERVAL,
+	OPT_HOLD_CLOSE,
+	OPT_HOLD_ALL_CLOSES,
 };
 
 static const struct option long_options[] = {
@@ -1522,6 +1633,8 @@ static const struct option long_options[] = {
 	{ "no-restore",		no_argument,	   NULL, OPT_NO_RESTORE },
 	{ "max-blobs",		required_argument, NULL, OPT_MAX_BLOBS },
 	{ "stats-interval-ms",	required_argument, NULL, OPT_STATS_INTERVAL },
+	{ "hold-close",		required_argument, NULL, OPT_HOLD_CLOSE },
+	{ "hold-all-closes",	no_argument,	   NULL, OPT_HOLD_ALL_CLOSES },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -1588,6 +1701,13 @@ static int parse_args(int argc, char **argv)
 				return -1;
 			opt.stats_interval_ms = v;
 			break;
+		case OPT_HOLD_CLOSE:
+			if (add_hold(optarg))
+				return -1;
+			break;
+		case OPT_HOLD_ALL_CLOSES:
+			opt.hold_all = true;
+			break;
 		default:
 			usage(stderr);
 			return -1;
@@ -1648,6 +1768,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	if (dev_setup())

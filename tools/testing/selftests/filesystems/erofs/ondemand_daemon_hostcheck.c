@@ -719,6 +719,94 @@ static void check_odd_blobs(void)
 	unlink(path);
 }
 
+/* Has every copy of the write end of pipe @rfd been closed within @ms? */
+static bool pipe_hung_up(int rfd, int ms)
+{
+	struct pollfd p = { .fd = rfd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLHUP);
+}
+
+/* OPEN object @obj with a pipe's write end as anon fd; *rfd: the read end. */
+static long long k_open_pipe(struct fake_kernel *k, uint32_t obj,
+			     const char *vol, const char *key, int *rfd)
+{
+	int p[2];
+	long long ret;
+
+	if (pipe(p)) {
+		perror("pipe");
+		exit(1);
+	}
+	ret = k_open(k, obj, vol, key, strlen(key), p[1]);
+	close(p[1]);
+	*rfd = p[0];
+	return ret;
+}
+
+/*
+ * --hold-close KEY / --hold-all-closes: CLOSE of a held object keeps its
+ * anon fd open (the write end of a pipe here: the read end sees POLLHUP
+ * only once the daemon closed it) until SIGUSR1 or exit.
+ */
+static void check_hold_close(bool supervise)
+{
+	static const char *const by_key[] = {
+		"--hold-close", "blob1", "--hold-close", "odd\\x20key", NULL,
+	};
+	static const char *const all[] = {
+		"--hold-all-closes", "--supervise", NULL,
+	};
+	struct fake_kernel k;
+	int r1, r2, r3, r4, r5;
+	char *log;
+
+	start_daemon(&k, supervise ? all : by_key, 0);
+	CHECK(k_open_pipe(&k, 1, "erofs,dom0", "blob1", &r1) == 10000);
+	CHECK(k_open_pipe(&k, 2, "erofs,flat", "flatblob", &r2) == 5000);
+	k_close(&k, 1);
+	k_close(&k, 2);
+	CHECK(stats_eventually("blob erofs,flat flatblob opens=1 reads=0 closes=1"));
+	/* the CLOSE is counted even when held */
+	CHECK(stats_eventually("blob erofs,dom0 blob1 opens=1 reads=0 closes=1"));
+	CHECK(!pipe_hung_up(r1, 300));
+	CHECK(supervise ? !pipe_hung_up(r2, 100) : pipe_hung_up(r2, 5000));
+	/* the same object id again while the old one is held */
+	CHECK(k_open_pipe(&k, 1, "erofs,dom0", "blob1", &r3) == 10000);
+	k_close(&k, 1);
+	CHECK(stats_eventually("blob erofs,dom0 blob1 opens=2 reads=0 closes=2"));
+	CHECK(!pipe_hung_up(r3, 100));
+	CHECK(!pipe_hung_up(r1, 100));
+
+	/* SIGUSR1 (to the supervisor: passed on) releases every held object */
+	kill(k.pid, SIGUSR1);
+	CHECK(pipe_hung_up(r1, 5000));
+	CHECK(pipe_hung_up(r2, 5000));
+	CHECK(pipe_hung_up(r3, 5000));
+	/* and closes are no longer held */
+	CHECK(k_open_pipe(&k, 4, "erofs,dom0", "blob1", &r4) == 10000);
+	k_close(&k, 4);
+	CHECK(pipe_hung_up(r4, 5000));
+	log = slurp(logfile);
+	CHECK(strstr(log, supervise ? "released 3 held objects" :
+			  "released 2 held objects") != NULL);
+
+	/* a held object that was never released is closed at exit */
+	CHECK(stop_daemon(&k) == 0);
+	start_daemon(&k, supervise ? all : by_key, 0);
+	CHECK(k_open_pipe(&k, 5, "erofs,dom0", "blob1", &r5) == 10000);
+	k_close(&k, 5);
+	CHECK(stats_eventually("blob erofs,dom0 blob1 opens=1 reads=0 closes=1"));
+	CHECK(!pipe_hung_up(r5, 300));
+	CHECK(stop_daemon(&k) == 0);
+	CHECK(pipe_hung_up(r5, 5000));
+	close(r1);
+	close(r2);
+	close(r3);
+	close(r4);
+	close(r5);
+}
+
 int main(void)
 {
 	char cmd[256];
@@ -756,6 +844,8 @@ int main(void)
 	check_many();
 	check_overflow();
 	check_odd_blobs();
+	check_hold_close(false);
+	check_hold_close(true);
 
 	if (failed)
 		fprintf(stderr, "--- daemon log ---\n%s", slurp(logfile));
