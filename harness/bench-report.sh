@@ -5,7 +5,7 @@
 # repetitions are pooled) into
 #   OUTDIR/records.tsv   variant measure selector metric median min max n
 #   OUTDIR/table.txt     the table (also printed)
-#   OUTDIR/results.json  one object per measure: p1 p2 p3 p4 mem
+#   OUTDIR/results.json  one object per measure: p1 p2 p3 p4 mem p6
 #   OUTDIR/*.png         gnuplot plots
 # A missing log or line leaves "-" in the table and null in the JSON.
 . "$(dirname "$0")/lib.sh"
@@ -51,7 +51,7 @@ extract() {	# extract VARIANT: records of OUTDIR/VARIANT/*.log
 		print g["blobs"], g["slab_obj_bytes_per_blob"], g["kmem_bytes_per_blob"] > MEM
 		next
 	}
-	/^# bench: (p4-setup|p3-setup|mem-slabs|p12-setup)/ {
+	/^# bench: (p4-setup|p3-setup|mem-slabs|p12-setup|p6-setup)/ {
 		if (!seen[$0]++) printf "%s\tinfo\t%s\t\t\t\t\t\n", V, substr($0, 10)
 	}
 	END {
@@ -168,6 +168,15 @@ END {
 					ratio("series", "p4", s, "mounts_per_s", "stock", "p4", s, "mounts_per_s"))
 			}
 	}
+	split("domain_b domain_b new_domain new_domain remount_a", p6w, " ")
+	split("quiet teardown quiet teardown teardown", p6s, " ")
+	split("P6 B mount, quiet (ms)|P6 B mount, A dying (ms)|P6 new domain, quiet (ms)|P6 new domain, A dying (ms)|P6 remount of A (ms)", p6l, "|")
+	for (i = 1; i <= 5; i++) {
+		s = "state=" p6s[i] " what=" p6w[i]
+		row(p6l[i], "", cell("stock", "p6", s, "mount_ms", 1, "%.1f"),
+			cell("series", "p6", s, "mount_ms", 1, "%.1f"), "",
+			ratio("series", "p6", s, "mount_ms", "stock", "p6", s, "mount_ms"))
+	}
 	row("mem slab objects B/blob", "", cell("stock", "mem", memsel, "slab_obj_bytes_per_blob", 1, "%.0f"),
 		cell("series", "mem", memsel, "slab_obj_bytes_per_blob", 1, "%.0f"), "",
 		ratio("series", "mem", memsel, "slab_obj_bytes_per_blob", "stock", "mem", memsel, "slab_obj_bytes_per_blob"))
@@ -242,9 +251,21 @@ END {
 	printf "  \"mem\": {\"metric\": \"kernel bytes per registered blob (meminfo deltas, caches dropped, %s)\", \"nodomain\": null, \"limit\": null,\n", memsel > o
 	printf "    \"stock\": {\"slab_objects\": %s, \"slab_vmalloc_percpu_pages\": %s},\n", js("stock", "mem", memsel, "slab_obj_bytes_per_blob", 1), js("stock", "mem", memsel, "kmem_bytes_per_blob", 1) > o
 	printf "    \"series\": {\"slab_objects\": %s, \"slab_vmalloc_percpu_pages\": %s},\n", js("series", "mem", memsel, "slab_obj_bytes_per_blob", 1), js("series", "mem", memsel, "kmem_bytes_per_blob", 1) > o
-	printf "    \"ratio\": {\"slab_objects\": %s, \"slab_vmalloc_percpu_pages\": %s}}\n}\n", \
+	printf "    \"ratio\": {\"slab_objects\": %s, \"slab_vmalloc_percpu_pages\": %s}},\n", \
 		num(ratio("series", "mem", memsel, "slab_obj_bytes_per_blob", "stock", "mem", memsel, "slab_obj_bytes_per_blob")),
 		num(ratio("series", "mem", memsel, "kmem_bytes_per_blob", "stock", "mem", memsel, "kmem_bytes_per_blob")) > o
+	printf "  \"p6\": {\"metric\": \"ms to mount and unmount an image while domain A is torn down behind a daemon that holds its close (teardown_bench), median\", \"nodomain\": null, \"limit\": null" > o
+	for (vi = 1; vi <= 3; vi++) {
+		v = vi == 1 ? "stock" : vi == 2 ? "series" : "ratio"
+		printf ",\n    \"%s\": {", v > o
+		for (i = 1; i <= 5; i++) {
+			s = "state=" p6s[i] " what=" p6w[i]
+			val = v == "ratio" ? num(ratio("series", "p6", s, "mount_ms", "stock", "p6", s, "mount_ms")) : js(v, "p6", s, "mount_ms", 1)
+			printf "%s\"%s_%s\": %s", (i > 1 ? ", " : ""), p6w[i], p6s[i], val > o
+		}
+		printf "}" > o
+	}
+	printf "}\n}\n" > o
 }' "$out/records.tsv"
 note "wrote $out/table.txt, $out/results.json"
 

@@ -5,6 +5,8 @@
 #   P3     registration cost and mount latency at 100/1,000/10,000 blobs
 #   P4     mounts/s with K workers in K domains vs one domain
 #   mem    kernel memory per registered blob
+#   P6     mount latency in one domain while another is torn down
+#          behind a slow daemon
 # P1-P3 run in one guest per variant (suites/bench.list); P4 in
 # BENCH_P4_ROUNDS (2) more guests per variant, the variants alternating
 # (suites/bench-p4.list), because its rates follow the shared host's load.

@@ -89,13 +89,15 @@ struct bench_daemon {
  * wait until it is bound.  With @stats, counters are coalesced and
  * written in full when it stops; timing runs go without: the daemon
  * rewrites its whole table whenever it goes idle, which at 10,000 blobs
- * would sit between a mount and its OPEN reply.
+ * would sit between a mount and its OPEN reply.  @extra: more daemon
+ * arguments (NULL-terminated), or NULL.
  */
-static inline void daemon_up(struct bench_daemon *d, const char *name, bool stats)
+static inline void daemon_start(struct bench_daemon *d, const char *name,
+				bool stats, const char *const *extra)
 {
-	char rfd[16];
-	int p[2], n;
-	char buf[8];
+	const char *argv[32];
+	char rfd[16], buf[8];
+	int p[2], n, a = 0;
 
 	if (fresh_cache_dir(name, d->cache, sizeof(d->cache)))
 		bench_fail("cannot create a cache directory for %s: %s", name,
@@ -105,20 +107,33 @@ static inline void daemon_up(struct bench_daemon *d, const char *name, bool stat
 	unlink(d->stats);
 	if (pipe(p))
 		bench_fail("pipe: %s", strerror(errno));
+	snprintf(rfd, sizeof(rfd), "%d", p[1]);
+	argv[a++] = DAEMON_PATH;
+	argv[a++] = "-c";
+	argv[a++] = d->cache;
+	argv[a++] = "-b";
+	argv[a++] = BLOB_DIR;
+	argv[a++] = "-l";
+	argv[a++] = d->log;
+	argv[a++] = "--ready-fd";
+	argv[a++] = rfd;
+	if (stats) {
+		argv[a++] = "-s";
+		argv[a++] = d->stats;
+		argv[a++] = "--max-blobs";
+		argv[a++] = "65536";
+		argv[a++] = "--stats-interval-ms";
+		argv[a++] = "5000";
+	}
+	while (extra && *extra && a < 31)
+		argv[a++] = *extra++;
+	argv[a] = NULL;
 	d->pid = fork();
 	if (d->pid < 0)
 		bench_fail("fork: %s", strerror(errno));
 	if (!d->pid) {
 		close(p[0]);
-		snprintf(rfd, sizeof(rfd), "%d", p[1]);
-		if (stats)
-			execl(DAEMON_PATH, DAEMON_PATH, "-c", d->cache, "-b", BLOB_DIR,
-			      "-s", d->stats, "-l", d->log, "--ready-fd", rfd,
-			      "--max-blobs", "65536", "--stats-interval-ms", "5000",
-			      (char *)NULL);
-		else
-			execl(DAEMON_PATH, DAEMON_PATH, "-c", d->cache, "-b", BLOB_DIR,
-			      "-l", d->log, "--ready-fd", rfd, (char *)NULL);
+		execv(DAEMON_PATH, (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
@@ -131,6 +146,11 @@ static inline void daemon_up(struct bench_daemon *d, const char *name, bool stat
 		bench_fail("the daemon did not bind %s (status 0x%x, log %s)",
 			   d->cache, st, d->log);
 	}
+}
+
+static inline void daemon_up(struct bench_daemon *d, const char *name, bool stats)
+{
+	daemon_start(d, name, stats, NULL);
 }
 
 /* Stop the daemon (it closes its objects and writes the final stats). */
