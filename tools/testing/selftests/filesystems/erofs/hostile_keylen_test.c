@@ -143,10 +143,16 @@ static void mounts_ok(struct __test_metadata *_metadata,
 
 	if (ret == -ETIMEDOUT)
 		self->hung = true;
-	ASSERT_EQ(0, ret) TH_LOG("%zu-byte fsid, %zu-byte domain_id: %s",
+	/*
+	 * EXPECT, not ASSERT: the 6.12 harness can skip the teardown after
+	 * an ASSERT (its fork bookkeeping does not survive the longjmp at
+	 * -O2), which would leave the daemon bound for the next test.
+	 */
+	EXPECT_EQ(0, ret) TH_LOG("%zu-byte fsid, %zu-byte domain_id: %s",
 				 strlen(fsid), domain ? strlen(domain) : 0,
 				 strerror(-ret));
-	EXPECT_GT(compare_trees(expect, MNT), 0);
+	if (!ret)
+		EXPECT_GT(compare_trees(expect, MNT), 0);
 }
 
 TEST_F_TIMEOUT(keylen, R5_domain_id_248_bytes_ok, 120)
@@ -250,8 +256,9 @@ TEST_F_TIMEOUT(keylen, R2_device_name_189_bytes_with_space_ok, 120)
 {
 	int saw, ret = mount_device_name(self, 189, true, "r2dom", &saw);
 
-	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r2one", MNT), 0);
+	EXPECT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
+	if (!ret)
+		EXPECT_GT(compare_trees(EXPECT_DIR "/r2one", MNT), 0);
 }
 
 TEST_F_TIMEOUT(keylen, R2_device_name_190_bytes_with_space_einval, 120)

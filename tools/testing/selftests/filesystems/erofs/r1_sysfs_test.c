@@ -6,7 +6,7 @@
  *
  * The rule under test: the stock name (a block device's name, a
  * file-backed mount's bdi "MAJ:MIN", the fsid of a mount without domain)
- * is used when it fits (<= 35 bytes + NUL in s_sysfs_name) and no live
+ * is used when it fits (36 bytes + NUL in s_sysfs_name) and no live
  * erofs mount has it yet; otherwise, and always for domain mounts, the
  * name is a prefix of it followed by ",MAJ:MIN" of the superblock's
  * s_dev, at most 36 bytes.
@@ -114,7 +114,7 @@ static bool name_fits(const struct r1_mount *m, const char *dir)
 	if (dl > 36)
 		return false;
 	if (!m->domain && !strcmp(dir, m->fsid))
-		return dl <= 35;
+		return true;
 	sl = snprintf(suffix, sizeof(suffix), ",%u:%u", major(m->dev), minor(m->dev));
 	return dl >= sl && !strcmp(dir + dl - sl, suffix) &&
 	       !strncmp(dir, m->fsid, dl - sl);
