@@ -14,7 +14,7 @@
 #           (untracked), to change, split, reorder or add patches there.
 #   refresh: write the commits of build/edit/linux back to patches/ with
 #           git format-patch (the cover letter is kept), and copy back the
-#           new files that were changed there.
+#           new kernel files (fs/, Documentation/) that were edited there.
 . "$(dirname "$0")/lib.sh"
 
 mode=${1:?usage: series.sh check|export}
@@ -188,8 +188,10 @@ refresh() {
 	find "$TOP/patches" -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-cover-letter.patch' -delete
 	git -C "$wt" format-patch -q -o "$TOP/patches" base..HEAD ||
 		die "format-patch failed"
-	for f in $(new_files); do
-		[ -f "$wt/$f" ] && ! cmp -s "$wt/$f" "$TOP/$f" &&
+	# Kernel files the series adds, edited there (newer than ours).  The
+	# selftests are edited here, never there: their copies are stale.
+	for f in $(new_files | grep -E '^(fs|Documentation)/'); do
+		[ -f "$wt/$f" ] && [ "$wt/$f" -nt "$TOP/$f" ] && ! cmp -s "$wt/$f" "$TOP/$f" &&
 			{ cp -p "$wt/$f" "$TOP/$f"; note "copied back $f"; }
 	done
 	if [ -f "$TOP/patches/0000-cover-letter.patch" ]; then
