@@ -105,19 +105,33 @@ static int r1_mount_bdev(FIXTURE_DATA(r1) *self, const char *dev, const char *na
 	return 0;
 }
 
-/* Is @dir a legal name for mount @m: its stock name, or prefix + ",MAJ:MIN"? */
-static bool name_fits(const struct r1_mount *m, const char *dir)
+/* Is @dir mount @m's fsid (or device) cut to fit, + ",MAJ:MIN" of its s_dev? */
+static bool suffix_fits(const struct r1_mount *m, const char *dir)
 {
 	char suffix[32];
 	size_t sl, dl = strlen(dir);
 
 	if (dl > 36)
 		return false;
-	if (!m->domain && !strcmp(dir, m->fsid))
-		return true;
 	sl = snprintf(suffix, sizeof(suffix), ",%u:%u", major(m->dev), minor(m->dev));
 	return dl >= sl && !strcmp(dir + dl - sl, suffix) &&
 	       !strncmp(dir, m->fsid, dl - sl);
+}
+
+/*
+ * Is @dir the name of mount @m: its ",MAJ:MIN" form, or else its stock
+ * name (the fsid of a mount without a domain, or the device, up to 36
+ * bytes)?  A mount that has a ",MAJ:MIN" directory does not own a stock
+ * name too: that one belongs to the mount that had it first (a loop device
+ * "loopN" beside fsid=loopN).
+ */
+static bool name_fits(const struct r1_mount *m, const char *dir,
+		      bool has_suffix_dir)
+{
+	if (suffix_fits(m, dir))
+		return true;
+	return !has_suffix_dir && !m->domain && !strcmp(dir, m->fsid) &&
+	       strlen(dir) <= 36;
 }
 
 /*
@@ -129,6 +143,7 @@ static int check_names(struct __test_metadata *_metadata, FIXTURE_DATA(r1) *self
 {
 	char names[64][256], found[256];
 	int nd = 0, bad = 0, i, j, hits;
+	bool suffixed[MAX_MNT];
 	struct dirent *de;
 	DIR *d = opendir("/sys/fs/erofs");
 
@@ -144,9 +159,12 @@ static int check_names(struct __test_metadata *_metadata, FIXTURE_DATA(r1) *self
 		TH_LOG("%d mounts but %d directories in /sys/fs/erofs", self->n, nd);
 		bad++;
 	}
+	for (i = 0; i < self->n; i++)
+		for (suffixed[i] = false, j = 0; j < nd; j++)
+			suffixed[i] |= suffix_fits(&self->m[i], names[j]);
 	for (i = 0; i < self->n; i++) {
 		for (hits = 0, j = 0; j < nd; j++)
-			hits += name_fits(&self->m[i], names[j]);
+			hits += name_fits(&self->m[i], names[j], suffixed[i]);
 		if (hits != 1) {
 			TH_LOG("mount %s (fsid %.40s%s, %u:%u) matches %d directories",
 			       self->m[i].target, self->m[i].fsid,
@@ -157,7 +175,7 @@ static int check_names(struct __test_metadata *_metadata, FIXTURE_DATA(r1) *self
 	}
 	for (j = 0; j < nd; j++) {
 		for (hits = 0, i = 0; i < self->n; i++)
-			hits += name_fits(&self->m[i], names[j]);
+			hits += name_fits(&self->m[i], names[j], suffixed[i]);
 		if (hits != 1) {
 			TH_LOG("/sys/fs/erofs/%s fits %d mounts", names[j], hits);
 			bad++;
