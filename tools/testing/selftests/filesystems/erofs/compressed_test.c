@@ -49,11 +49,27 @@ FIXTURE_VARIANT_ADD(z, nodomain) {
 	.domain = NULL,
 };
 
+/*
+ * A walk that hangs leaves a folio locked forever (the unfixed kernel):
+ * umount, and stopping the daemon, would then block in the kernel for
+ * good.  The walk leaves this marker; later tests skip, and teardowns
+ * leave the mount and the daemon alone, so the program ends at once.
+ */
+#define WEDGED		"/tmp/compressed_test.wedged"
+
+static bool wedged(void)
+{
+	return !access(WEDGED, F_OK);
+}
+
 FIXTURE_SETUP(z)
 {
 	unsigned int i;
 	struct stat st;
 	char p[PATH_MAX];
+
+	if (wedged())
+		SKIP(return, "an earlier test left a read hung in the kernel");
 
 	for (i = 0; i < ARRAY_SIZE(zimages); i++) {
 		snprintf(p, sizeof(p), BLOB_DIR "/%s", zimages[i]);
@@ -67,12 +83,30 @@ FIXTURE_TEARDOWN(z)
 {
 	char why[256];
 
+	if (wedged()) {
+		TH_LOG("a read hung: mount %s and the daemon left as they are", MNT);
+		return;
+	}
 	erofs_umount_all("/mnt/z.");
 	if (self->daemon.pid)
 		daemon_stop(&self->daemon);
 	EXPECT_EQ(0, leak_wait_clean(&self->base, 10000, why, sizeof(why)))
 		TH_LOG("left behind: %s", why);
 }
+
+/*
+ * The base tree's kselftest_harness.h skips the fixture teardown when an
+ * ASSERT fails in a test body (the fork result is not kept across its
+ * longjmp), which would leave this test's daemon bound and fail every
+ * later test with "busy".  The test bodies check with ZOK(): an EXPECT
+ * whose caller returns on failure.
+ */
+#define ZOK(expr, what) ({						\
+	long __zr = (expr);						\
+	EXPECT_EQ(0, __zr) TH_LOG("%s: %s", what,			\
+				  __zr < 0 ? strerror(-__zr) : "failed"); \
+	__zr != 0;							\
+})
 
 /* What a walk of a mounted tree against its expected tree found. */
 struct zwalk {
@@ -122,27 +156,35 @@ static void zfile(struct zwalk *w, const char *want, const char *got)
 		close(fw);
 		return;
 	}
-	for (off = 0;; off += CHUNK) {
+	/*
+	 * A read that fails part-way returns what it got first (a short
+	 * read): compare that, go on after it; after an error, go on at the
+	 * next chunk.
+	 */
+	for (off = 0;;) {
 		ssize_t nw = pread(fw, bw, CHUNK, off), ng;
 
 		ng = pread(fg, bg, CHUNK, off);
 		if (ng < 0) {
 			failed = true;
-			if (zerr_ok(w, errno))
+			if (zerr_ok(w, errno)) {
+				off = (off / CHUNK + 1) * CHUNK;
 				continue;	/* the next chunk may read fine */
+			}
 			zbad(w, "read", got, errno);
 			break;
 		}
-		if (nw != ng || memcmp(bw, bg, nw)) {
+		if (ng > nw || (!ng && nw) || memcmp(bw, bg, ng)) {
 			char where[PATH_MAX + 96];
 
-			snprintf(where, sizeof(where), "%s at %lld (%zd vs %zd bytes)",
+			snprintf(where, sizeof(where), "%s at %lld (%zd bytes read, %zd expected)",
 				 got, (long long)off, ng, nw);
 			zbad(w, "WRONG BYTES in", where, 0);
 			break;
 		}
 		if (!nw)
 			break;
+		off += ng;
 	}
 	if (!failed && !w->bad)
 		w->files++;
@@ -229,6 +271,8 @@ static int zwalk_bounded(struct zwalk *res, const char *image, bool tolerate,
 	w->got = MNT;
 	w->tolerate = tolerate;
 	st = run_child(zwalk_child, w, timeout_ms, NULL);
+	if (st == -ETIMEDOUT)
+		close(open(WEDGED, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
 	*res = *w;
 	munmap(w, sizeof(*w));
 	return st;
@@ -295,17 +339,24 @@ static void zcheck_exact(struct __test_metadata *_metadata,
 	struct zwalk w;
 	int st;
 
-	ASSERT_EQ(0, zmount(image, domain, 1)) TH_LOG("mount %s (%s)", image, when);
+	if (wedged())
+		return;
+	st = zmount(image, domain, 1);
+	EXPECT_EQ(0, st) TH_LOG("mount %s (%s): %s", image, when, strerror(-st));
+	if (st)
+		return;
 	st = zwalk_bounded(&w, image, false, 120000);
 	EXPECT_EQ(0, st) TH_LOG("%s (%s): walk %s", image, when,
 				st == -ETIMEDOUT ? "hung for 120 s" : "died");
+	if (st == -ETIMEDOUT)
+		return;
 	EXPECT_EQ(0, w.bad) TH_LOG("%s (%s): %d bad, first: %s", image, when,
 				   w.bad, w.first_bad);
 	EXPECT_EQ(zexpected_files(image), w.files) TH_LOG("%s (%s)", image, when);
 	/* same names, nothing extra */
 	if (!st)
 		EXPECT_LT(0, compare_trees_for(image));
-	ASSERT_EQ(0, erofs_umount(MNT));
+	EXPECT_EQ(0, erofs_umount(MNT));
 }
 
 /* Baseline: every compressed file of every image reads byte-exact. */
@@ -313,7 +364,8 @@ TEST_F_TIMEOUT(z, z_reads_exact, 600)
 {
 	unsigned int i;
 
-	ASSERT_EQ(0, start(self, NULL));
+	if (ZOK(start(self, NULL), "daemon"))
+		return;
 	for (i = 0; i < ARRAY_SIZE(zimages); i++)
 		zcheck_exact(_metadata, zimages[i], variant->domain, "cold");
 	/* again, now from the cache (no READ at all) */
@@ -335,11 +387,14 @@ TEST_F_TIMEOUT(z, z_split_reads_exact, 900)
 
 	for (j = 0; j < ARRAY_SIZE(sizes); j++) {
 		args[1] = sizes[j];
-		ASSERT_EQ(0, fresh_cache_dir("zsplit", self->cache, sizeof(self->cache)));
-		ASSERT_EQ(0, start(self, args));
+		if (ZOK(fresh_cache_dir("zsplit", self->cache, sizeof(self->cache)), "cache") ||
+		    ZOK(start(self, args), "daemon"))
+			return;
 		for (i = 0; i < ARRAY_SIZE(zimages); i++)
 			zcheck_exact(_metadata, zimages[i], variant->domain, sizes[j]);
 		/* the fault had its effect: the kernel asked for more at once */
+		if (wedged())
+			return;
 		EXPECT_LT(strtoull(sizes[j], NULL, 10), max_read_len(&self->daemon))
 			TH_LOG("no READ was longer than the split size");
 		EXPECT_EQ(0, daemon_stop(&self->daemon));
@@ -360,17 +415,20 @@ TEST_F_TIMEOUT(z, z_refused_reads_eio_or_exact, 900)
 	int errors = 0;
 	struct zwalk w;
 
-	ASSERT_EQ(0, start(self, args));
+	if (ZOK(start(self, args), "daemon"))
+		return;
 	for (i = 0; i < ARRAY_SIZE(zimages); i++) {
-		ASSERT_EQ(0, zmount(zimages[i], variant->domain, 8))
-			TH_LOG("mount %s", zimages[i]);
+		if (ZOK(zmount(zimages[i], variant->domain, 8), zimages[i]))
+			return;
 		for (pass = 0; pass < 12; pass++) {
 			int st = zwalk_bounded(&w, zimages[i], true, 120000);
 
-			ASSERT_EQ(0, st) TH_LOG("%s pass %u: walk %s", zimages[i], pass,
+			EXPECT_EQ(0, st) TH_LOG("%s pass %u: walk %s", zimages[i], pass,
 						st == -ETIMEDOUT ? "hung for 120 s" : "died");
-			ASSERT_EQ(0, w.bad) TH_LOG("%s pass %u: %d bad, first: %s",
+			EXPECT_EQ(0, w.bad) TH_LOG("%s pass %u: %d bad, first: %s",
 						   zimages[i], pass, w.bad, w.first_bad);
+			if (st || w.bad)
+				return;
 			errors += w.errors;
 			if (!w.errors)
 				break;
@@ -378,10 +436,11 @@ TEST_F_TIMEOUT(z, z_refused_reads_eio_or_exact, 900)
 		TH_LOG("%s: exact after %u passes", zimages[i], pass + 1);
 		EXPECT_EQ(zexpected_files(zimages[i]), w.files)
 			TH_LOG("%s still failing after 12 passes", zimages[i]);
-		ASSERT_EQ(0, erofs_umount(MNT));
+		if (ZOK(erofs_umount(MNT), "umount"))
+			return;
 	}
 	EXPECT_LT(0, errors) TH_LOG("no read ever failed: the refusals did nothing");
-	ASSERT_EQ(0, daemon_total(&self->daemon, &t));
+	EXPECT_EQ(0, daemon_total(&self->daemon, &t));
 	EXPECT_LT(0ULL, t.errors);
 }
 
@@ -419,22 +478,27 @@ TEST_F_TIMEOUT(z, z_daemon_killed_mid_read, 900)
 {
 	static const char *const split[] = { "--split-reads", "4096", NULL };
 	const char *args[] = { "--split-reads", "4096", "--exit-after-reads", NULL, NULL };
-	unsigned long long reads;
+	unsigned long long reads = 0;
 	unsigned int i;
 	char after[32];
 	struct zwalk w;
 	int st;
 
 	for (i = 0; i < ARRAY_SIZE(zimages); i++) {
-		ASSERT_EQ(0, zreads_of_mount(zimages[i], variant->domain, split, &reads));
+		if (ZOK(zreads_of_mount(zimages[i], variant->domain, split, &reads),
+			"probe"))
+			return;
 		snprintf(after, sizeof(after), "%llu", reads + 3 + i);
 		args[3] = after;
-		ASSERT_EQ(0, fresh_cache_dir("zkill", self->cache, sizeof(self->cache)));
-		ASSERT_EQ(0, start(self, args));
-		ASSERT_EQ(0, zmount(zimages[i], variant->domain, 1));
+		if (ZOK(fresh_cache_dir("zkill", self->cache, sizeof(self->cache)), "cache") ||
+		    ZOK(start(self, args), "daemon") ||
+		    ZOK(zmount(zimages[i], variant->domain, 1), zimages[i]))
+			return;
 		st = zwalk_bounded(&w, zimages[i], true, 120000);
 		EXPECT_EQ(0, st) TH_LOG("%s: walk %s", zimages[i],
 					st == -ETIMEDOUT ? "hung for 120 s" : "died");
+		if (st == -ETIMEDOUT)
+			return;
 		EXPECT_EQ(0, w.bad) TH_LOG("%s: %d bad, first: %s", zimages[i],
 					   w.bad, w.first_bad);
 		EXPECT_LT(0, w.errors) TH_LOG("%s: nothing failed after the daemon died",
@@ -443,11 +507,13 @@ TEST_F_TIMEOUT(z, z_daemon_killed_mid_read, 900)
 		       zimages[i], after, w.files, w.errors);
 		/* exit status 3: crashed on purpose */
 		EXPECT_EQ(3, daemon_stop(&self->daemon));
-		ASSERT_EQ(0, erofs_umount(MNT));
+		if (ZOK(erofs_umount(MNT), "umount"))
+			return;
 	}
 	/* The cache can be bound again and serves everything exact. */
-	ASSERT_EQ(0, fresh_cache_dir("zkill", self->cache, sizeof(self->cache)));
-	ASSERT_EQ(0, start(self, NULL));
+	if (ZOK(fresh_cache_dir("zkill", self->cache, sizeof(self->cache)), "cache") ||
+	    ZOK(start(self, NULL), "daemon"))
+		return;
 	for (i = 0; i < ARRAY_SIZE(zimages); i++)
 		zcheck_exact(_metadata, zimages[i], variant->domain, "after");
 }
