@@ -12,11 +12,12 @@
 #   make help                   this text
 #
 # Variables: VARIANT=series|stock  KSRC=/path/to/linux-6.12.y  STRESS=N
+#            FUZZ=N FUZZ_SEED=S (compressed_fuzz_test: N cases from seed S)
 
 VARIANT ?= series
 KSRC ?=
 PATCHES ?=
-export KSRC STRESS PATCHES
+export KSRC STRESS FUZZ FUZZ_SEED PATCHES
 
 B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs

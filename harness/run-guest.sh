@@ -24,7 +24,7 @@ phase "booting guest (TCG, $cpus cpus, ${mem}M, timeout ${tmo}s): $(basename "$l
 timeout -s KILL "$tmo" qemu-system-x86_64 \
 	-accel tcg -machine "${GUEST_MACHINE:-q35}" -cpu max -smp "$cpus" -m "$mem" \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 ${STRESS:+STRESS=$STRESS} ${GUEST_CMDLINE:-}" \
+	-append "console=ttyS0 panic=-1 ${STRESS:+STRESS=$STRESS} ${FUZZ:+FUZZ=$FUZZ} ${FUZZ_SEED:+FUZZ_SEED=$FUZZ_SEED} ${GUEST_CMDLINE:-}" \
 	-drive file="$cache",if=virtio,format=raw,cache=unsafe \
 	-drive file="$data",if=virtio,format=raw,readonly=on \
 	-display none -monitor none -serial stdio -no-reboot </dev/null 2>&1 |

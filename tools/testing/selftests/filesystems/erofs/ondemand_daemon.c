@@ -5,8 +5,9 @@
  * Serves OPEN/READ/CLOSE requests from /dev/cachefiles ("bind ondemand")
  * out of plain blob files in a directory, counts what it served per
  * (volume key, cookie key) in a stats file the tests parse, and offers
- * fault switches (refuse an OPEN, delay replies, withhold CLOSEs, crash in the middle of a
- * READ, supervised restart with or without "restore").
+ * fault switches (refuse an OPEN, delay replies, withhold CLOSEs, crash in the
+ * middle of a READ, supervised restart with or without "restore", serve READs
+ * in pieces, complete some READs without data).
  *
  * See DAEMON.md next to this file for the command line and the stats
  * file format.
@@ -81,6 +82,8 @@ static struct {
 	int nr_refuse;
 	unsigned int delay_ms;
 	unsigned long exit_after_reads;
+	unsigned long split_reads;	/* --split-reads: bytes served per READ */
+	unsigned long refuse_reads;	/* --refuse-reads: every N-th READ */
 	bool supervise;
 	bool no_restore;
 	unsigned int max_blobs;
@@ -895,6 +898,8 @@ static void handle_read(const struct cachefiles_msg *msg, size_t n)
 	struct object *o;
 	int ret;
 
+	uint64_t len;
+
 	reads_seen++;
 	if (opt.exit_after_reads && reads_seen >= opt.exit_after_reads) {
 		logmsg("READ msg=%u obj=%u: --exit-after-reads %lu reached, crashing",
@@ -927,9 +932,36 @@ static void handle_read(const struct cachefiles_msg *msg, size_t n)
 		return;
 	}
 
-	ret = serve_range(o, load->off, load->len, &served);
 	escape_key(evol, sizeof(evol), (unsigned char *)o->vol, o->vol_len);
 	escape_key(ekey, sizeof(ekey), o->key, o->key_len);
+	/*
+	 * Fault switches.  --refuse-reads: complete every N-th READ without
+	 * writing anything; cachefiles then finds the range still a hole and
+	 * fails that read (EIO for the reader).  --split-reads: write only
+	 * the first N bytes; cachefiles reads that piece from the cache and
+	 * sends a new READ for the rest, so one kernel read turns into
+	 * several pieces (fscache_read() slices).
+	 */
+	if (opt.refuse_reads && reads_seen % opt.refuse_reads == 0) {
+		logmsg("READ msg=%u obj=%u vol=%s key=%s off=%llu len=%llu -> refused (--refuse-reads %lu)",
+		       msg->msg_id, msg->object_id, evol, ekey,
+		       (unsigned long long)load->off,
+		       (unsigned long long)load->len, opt.refuse_reads);
+		if (o->stat >= 0)
+			shm->blobs[o->stat].reads++;
+		count_error();
+		stats_update();
+		delay_reply();
+		if (read_complete(o, msg->msg_id))
+			logmsg("READ_COMPLETE msg=%u obj=%u: %s", msg->msg_id,
+			       o->id, strerror(errno));
+		return;
+	}
+	len = load->len;
+	if (opt.split_reads && len > opt.split_reads)
+		len = opt.split_reads;
+
+	ret = serve_range(o, load->off, len, &served);
 	logmsg("READ msg=%u obj=%u vol=%s key=%s off=%llu len=%llu -> %s%s, %llu blob bytes",
 	       msg->msg_id, msg->object_id, evol, ekey,
 	       (unsigned long long)load->off, (unsigned long long)load->len,
@@ -1593,6 +1625,9 @@ static void usage(FILE *f)
 		"      --refuse KEY[:ERRNO]  answer OPEN of cookie KEY with -ERRNO (default EPERM)\n"
 		"      --delay-ms N          sleep N ms before every reply\n"
 		"      --exit-after-reads N  _exit(3) on the N-th READ without completing it\n"
+		"      --split-reads N       serve only the first N bytes (4 KiB multiple) of\n"
+		"                            each READ: the kernel asks again for the rest\n"
+		"      --refuse-reads N      complete every N-th READ without data (reader: EIO)\n"
 		"      --supervise           keep /dev/cachefiles in a parent, serve in a worker,\n"
 		"                            respawn the worker (and write restore) if it dies\n"
 		"      --no-restore          with --supervise: respawn without writing restore\n"
@@ -1610,6 +1645,8 @@ enum {
 	OPT_REFUSE,
 	OPT_DELAY_MS,
 	OPT_EXIT_AFTER_READS,
+	OPT_SPLIT_READS,
+	OPT_REFUSE_READS,
 	OPT_SUPERVISE,
 	OPT_NO_RESTORE,
 	OPT_MAX_BLOBS,
@@ -1629,6 +1666,8 @@ static const struct option long_options[] = {
 	{ "refuse",		required_argument, NULL, OPT_REFUSE },
 	{ "delay-ms",		required_argument, NULL, OPT_DELAY_MS },
 	{ "exit-after-reads",	required_argument, NULL, OPT_EXIT_AFTER_READS },
+	{ "split-reads",	required_argument, NULL, OPT_SPLIT_READS },
+	{ "refuse-reads",	required_argument, NULL, OPT_REFUSE_READS },
 	{ "supervise",		no_argument,	   NULL, OPT_SUPERVISE },
 	{ "no-restore",		no_argument,	   NULL, OPT_NO_RESTORE },
 	{ "max-blobs",		required_argument, NULL, OPT_MAX_BLOBS },
@@ -1682,6 +1721,20 @@ static int parse_args(int argc, char **argv)
 			if (parse_uint("--exit-after-reads", optarg, ULONG_MAX, &v))
 				return -1;
 			opt.exit_after_reads = v;
+			break;
+		case OPT_SPLIT_READS:
+			if (parse_uint("--split-reads", optarg, 1UL << 30, &v) ||
+			    !v || v % BLOCK_SIZE) {
+				fprintf(stderr, "--split-reads must be a multiple of %llu\n",
+					BLOCK_SIZE);
+				return -1;
+			}
+			opt.split_reads = v;
+			break;
+		case OPT_REFUSE_READS:
+			if (parse_uint("--refuse-reads", optarg, ULONG_MAX, &v))
+				return -1;
+			opt.refuse_reads = v;
 			break;
 		case OPT_SUPERVISE:
 			opt.supervise = true;

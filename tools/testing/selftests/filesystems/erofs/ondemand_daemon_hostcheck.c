@@ -807,6 +807,60 @@ static void check_hold_close(bool supervise)
 	close(r5);
 }
 
+/*
+ * --split-reads: only the first N bytes of a READ are written (the kernel
+ * asks again for the rest); --refuse-reads: every N-th READ is completed
+ * with nothing written.
+ */
+static void check_split_refuse(void)
+{
+	static const char *const extra[] = {
+		"--split-reads", "8192", "--refuse-reads", "3", NULL,
+	};
+	static const char *const bad1[] = { "--split-reads", "5000", NULL };
+	static const char *const bad2[] = { "--split-reads", "0", NULL };
+	struct fake_kernel k;
+	struct stat st;
+	int b, a, status;
+
+	start_daemon(&k, extra, 0);
+	b = new_backing("objs", &a);
+	CHECK(k_open(&k, 1, "erofs,dom0", "big", 3, a) == 3 * 1048576 + 123);
+	close(a);
+	/* READ 1: 20000 bytes asked, the first 8192 written */
+	CHECK(k_read(&k, 1, 0, 20000, b, 5000) == 0);
+	CHECK(!fstat(b, &st) && st.st_size == 8192);
+	CHECK(backing_matches(b, 0, 8192, 3 * 1048576 + 123, 3));
+	/* READ 2: the rest, asked again, still cut at 8192 */
+	CHECK(k_read(&k, 1, 8192, 11808, b, 5000) == 0);
+	CHECK(!fstat(b, &st) && st.st_size == 16384);
+	CHECK(backing_matches(b, 0, 16384, 3 * 1048576 + 123, 3));
+	/* READ 3: refused, completed on the right fd, nothing written */
+	CHECK(k_read(&k, 1, 16384, 4096, b, 5000) == 0);
+	CHECK(!fstat(b, &st) && st.st_size == 16384);
+	CHECK(strstr(slurp(logfile), "-> refused (--refuse-reads 3)"));
+	/* READ 4: served again, smaller than the split size */
+	CHECK(k_read(&k, 1, 16384, 4096, b, 5000) == 0);
+	CHECK(backing_matches(b, 0, 20480, 3 * 1048576 + 123, 3));
+	k_close(&k, 1);
+	CHECK(stats_eventually("blob erofs,dom0 big opens=1 reads=4 closes=1 bytes=20480\n"));
+	CHECK(stop_daemon(&k) == 0);
+	CHECK(starts_with(slurp(statsfile),
+		"total opens=1 reads=4 closes=1 bytes=20480 errors=1\n"));
+	close(b);
+
+	/* not a multiple of 4 KiB, or 0: a usage error */
+	fprintf(stderr, "# expected: two --split-reads usage errors\n");
+	start_daemon(&k, bad1, EBUSY);
+	CHECK(waitpid(k.pid, &status, 0) == k.pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	close(k.kfd);
+	start_daemon(&k, bad2, EBUSY);
+	CHECK(waitpid(k.pid, &status, 0) == k.pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	close(k.kfd);
+}
+
 int main(void)
 {
 	char cmd[256];
@@ -846,6 +900,7 @@ int main(void)
 	check_odd_blobs();
 	check_hold_close(false);
 	check_hold_close(true);
+	check_split_refuse();
 
 	if (failed)
 		fprintf(stderr, "--- daemon log ---\n%s", slurp(logfile));
