@@ -271,6 +271,8 @@ TEST_F_TIMEOUT(keylen, R2_device_name_190_bytes_with_space_einval, 120)
 		EXPECT_EQ(-EINVAL, ret) TH_LOG("%s: %s", doms[k] ? "in a domain" :
 					       "without domain", strerror(-ret));
 		EXPECT_EQ(0, saw) TH_LOG("the daemon got an OPEN of the name");
+		if (!ret)
+			erofs_umount(MNT);
 	}
 }
 
@@ -307,6 +309,8 @@ TEST_F_TIMEOUT(keylen, R2_device_names_253_to_260_bytes_einval, 600)
 				strerror(-ret));
 			EXPECT_EQ(0, saw) TH_LOG("the daemon got an OPEN of a %d-byte name",
 						 len);
+			if (!ret)
+				erofs_umount(MNT);
 		}
 }
 
