@@ -39,26 +39,31 @@ static inline int erofs_remount_opts(const char *target, const char *opts)
 
 /*
  * Mount through fsopen/fsconfig/fsmount, so that values can hold ','
- * (impossible through mount(2)).  @domain may be NULL.  Returns 0 or the
- * -errno of the first step that failed; *step names it.
+ * (impossible through mount(2)).  @fsid, @domain and @device may be NULL.
+ * Returns 0 or the -errno of the first step that failed; *step names it.
  */
-static inline int erofs_mount_fsconfig(const char *target, const char *fsid,
-				       const char *domain, const char **step)
+static inline int erofs_mount_fsconfig_dev(const char *target, const char *fsid,
+					   const char *domain, const char *device,
+					   const char **step)
 {
-	int fsfd, mfd, ret = 0;
+	static const char *const keys[3] = { "fsid", "domain_id", "device" };
+	static const char *const steps[3] = {
+		"fsconfig(fsid)", "fsconfig(domain_id)", "fsconfig(device)",
+	};
+	const char *vals[3] = { fsid, domain, device };
+	int fsfd, mfd, i, ret = 0;
 
 	*step = "fsopen";
 	mkdir(target, 0755);
 	fsfd = syscall(__NR_fsopen, "erofs", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		return -errno;
-	*step = "fsconfig(fsid)";
-	if (syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_STRING, "fsid", fsid, 0))
-		goto err;
-	*step = "fsconfig(domain_id)";
-	if (domain && syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_STRING,
-			      "domain_id", domain, 0))
-		goto err;
+	for (i = 0; i < 3; i++) {
+		*step = steps[i];
+		if (vals[i] && syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_STRING,
+				       keys[i], vals[i], 0))
+			goto err;
+	}
 	*step = "fsconfig(ro)";
 	if (syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_FLAG, "ro", NULL, 0))
 		goto err;
@@ -82,6 +87,12 @@ err:
 	ret = -errno;
 	close(fsfd);
 	return ret;
+}
+
+static inline int erofs_mount_fsconfig(const char *target, const char *fsid,
+				       const char *domain, const char **step)
+{
+	return erofs_mount_fsconfig_dev(target, fsid, domain, NULL, step);
 }
 
 /* Unmount, detaching lazily if busy; for teardowns. */

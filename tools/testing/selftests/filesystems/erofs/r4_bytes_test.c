@@ -79,8 +79,9 @@ static int r4_mount(const char *fsid, const char *domain, const char *device)
 {
 	const char *keys[3] = { "fsid", "domain_id", "device" };
 	const char *vals[3] = { fsid, domain, device };
-	int fsfd, mfd, i, ret = 0;
+	const char *step;
 	bool comma = false;
+	int i;
 	char opts[1024];
 	size_t o = 0;
 
@@ -95,28 +96,7 @@ static int r4_mount(const char *fsid, const char *domain, const char *device)
 					      o ? "," : "", keys[i], vals[i]);
 		return mount("none", MNT, "erofs", MS_RDONLY, opts) ? -errno : 0;
 	}
-	fsfd = syscall(__NR_fsopen, "erofs", FSOPEN_CLOEXEC);
-	if (fsfd < 0)
-		return -errno;
-	for (i = 0; i < 3; i++)
-		if (vals[i] && syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_STRING,
-				       keys[i], vals[i], 0))
-			goto err;
-	if (syscall(__NR_fsconfig, fsfd, FSCONFIG_SET_FLAG, "ro", NULL, 0) ||
-	    syscall(__NR_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
-		goto err;
-	mfd = syscall(__NR_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
-	if (mfd < 0)
-		goto err;
-	if (syscall(__NR_move_mount, mfd, "", AT_FDCWD, MNT, MOVE_MOUNT_F_EMPTY_PATH))
-		ret = -errno;
-	close(mfd);
-	close(fsfd);
-	return ret;
-err:
-	ret = -errno;
-	close(fsfd);
-	return ret;
+	return erofs_mount_fsconfig_dev(MNT, fsid, domain, device, &step);
 }
 
 /* @s with bytes outside 0x21..0x7e and '\' as \xNN, as the daemon logs. */
