@@ -13,7 +13,14 @@ mount -t tmpfs tmpfs /tmp
 mkdir -p /cache /data /mnt
 mount -t ext4 /dev/vda /cache || echo "@@ FATAL cannot mount the cache disk"
 mount -t ext4 -o ro /dev/vdb /data || echo "@@ FATAL cannot mount the data disk"
-[ -w /sys/kernel/debug/kmemleak ] && echo clear > /sys/kernel/debug/kmemleak
+# A leak check that cannot run says so: the host fails the debug config
+# on any "@@ LEAKCHECK unavailable" line.
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo clear > /sys/kernel/debug/kmemleak ||
+		echo "@@ LEAKCHECK unavailable: /init: writing clear to kmemleak failed"
+else
+	echo "@@ LEAKCHECK unavailable: /init: no /sys/kernel/debug/kmemleak"
+fi
 echo "@@ GUEST READY $(uname -r)"
 cd /tmp
 while read -r tmo cmd; do
@@ -23,11 +30,15 @@ while read -r tmo cmd; do
 	echo "@@ END rc=$? $cmd"
 done < /etc/tests
 if [ -w /sys/kernel/debug/kmemleak ]; then
-	echo scan > /sys/kernel/debug/kmemleak
-	sleep 1
-	echo scan > /sys/kernel/debug/kmemleak
+	{ echo scan > /sys/kernel/debug/kmemleak && sleep 1 &&
+	  echo scan > /sys/kernel/debug/kmemleak; } ||
+		echo "@@ LEAKCHECK unavailable: /init: the final kmemleak scan failed"
 	cat /sys/kernel/debug/kmemleak
+else
+	echo "@@ LEAKCHECK unavailable: /init: no /sys/kernel/debug/kmemleak at the end"
 fi
+# The host fails any taint but TAINT_TEST (KUnit ran).
+echo "@@ TAINTED $(cat /proc/sys/kernel/tainted)"
 echo "@@ GUEST DONE"
 # No sync: the disks are scratch or read-only, and a mount stuck in the
 # kernel (hostile_keylen_test on stock) would block sync forever.

@@ -48,6 +48,9 @@ if [ "$suite" = check ]; then
 			"$t"
 			echo "@@ END rc=$? host/$(basename "$t")"
 		done
+		echo "@@ BEGIN host/report_hostcheck"
+		"$TOP/harness/report_hostcheck.sh"
+		echo "@@ END rc=$? host/report_hostcheck"
 		echo "@@ BEGIN host/mkimage_hostcheck"
 		"$TOP/$SELFTEST_DIR/mkimage_hostcheck.sh" "$BUILD/tools/erofs-mkimage" "$run/mkimage-check"
 		echo "@@ END rc=$? host/mkimage_hostcheck"
@@ -60,5 +63,5 @@ fi
 "$TOP/harness/run-guest.sh" "$kernel" "$run/initramfs.cpio.gz" "$BUILD/guest/data.img" \
 	"$run/serial.log" "${GUEST_TIMEOUT:-2400}" || rc=1
 phase "results: Linux $(base_version) $variant ($cfg config), log $run/serial.log"
-"$TOP/harness/report.sh" $logs || rc=1
+"$TOP/harness/report.sh" -v "$variant" -c "$cfg" -l "$list" $logs || rc=1
 exit $rc

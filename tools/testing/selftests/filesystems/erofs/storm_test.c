@@ -12,6 +12,8 @@
  */
 #include "kselftest_harness.h"
 #include "erofs_rel.h"
+#include <pthread.h>
+#include <sys/mman.h>
 
 #define STORM_CYCLES	1000
 #define STORM_PROCS	4
@@ -45,14 +47,113 @@ FIXTURE_TEARDOWN(storm)
 		daemon_stop(&self->daemon);
 }
 
-enum { WK_OK, WK_MOUNT, WK_CONTENT, WK_UMOUNT };
+enum { WK_OK, WK_MOUNT, WK_CONTENT, WK_UMOUNT, WK_BARRIER };
+
+/*
+ * What the workers share (MAP_SHARED): a barrier that starts every cycle
+ * of every worker at the same moment (so workers meet in a domain by
+ * design, not by drift), and the mount state of each worker for counting
+ * races.  A worker that fails aborts the barrier so the others stop too.
+ */
+struct storm_shared {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int nworkers, arrived, generation, aborted;
+	int state[16];		/* ST_* of each worker */
+	int overlaps;		/* a last umount met a first mount */
+};
+
+enum { ST_IDLE, ST_MOUNTING, ST_MOUNTED, ST_UNMOUNTING };
+
+static struct storm_shared *storm_shared_new(int nworkers)
+{
+	pthread_mutexattr_t ma;
+	pthread_condattr_t ca;
+	struct storm_shared *sh;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		return NULL;
+	memset(sh, 0, sizeof(*sh));
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&sh->lock, &ma);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sh->cond, &ca);
+	sh->nworkers = nworkers;
+	return sh;
+}
+
+static void storm_shared_free(struct storm_shared *sh)
+{
+	if (sh)
+		munmap(sh, sizeof(*sh));
+}
+
+/* Wait until every worker arrived; -1 if one aborted or after 120 s. */
+static int storm_barrier(struct storm_shared *sh)
+{
+	struct timespec dl;
+	int gen, ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += 120;
+	pthread_mutex_lock(&sh->lock);
+	gen = sh->generation;
+	if (++sh->arrived == sh->nworkers) {
+		sh->arrived = 0;
+		sh->generation++;
+		pthread_cond_broadcast(&sh->cond);
+	}
+	while (!sh->aborted && gen == sh->generation && !ret)
+		ret = pthread_cond_timedwait(&sh->cond, &sh->lock, &dl);
+	ret = sh->aborted || gen == sh->generation ? -1 : 0;
+	pthread_mutex_unlock(&sh->lock);
+	return ret;
+}
+
+static void storm_abort(struct storm_shared *sh)
+{
+	pthread_mutex_lock(&sh->lock);
+	sh->aborted = 1;
+	pthread_cond_broadcast(&sh->cond);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/*
+ * Worker @slot enters @st.  With two workers in one domain, one worker
+ * unmounting while the other is mounting (so not mounted) is a last
+ * umount meeting a first mount: counted once, by whichever comes second.
+ */
+static void storm_state(struct storm_shared *sh, int slot, int st)
+{
+	int i;
+
+	pthread_mutex_lock(&sh->lock);
+	sh->state[slot] = st;
+	for (i = 0; i < sh->nworkers; i++) {
+		if (i == slot)
+			continue;
+		if ((st == ST_UNMOUNTING && sh->state[i] == ST_MOUNTING) ||
+		    (st == ST_MOUNTING && sh->state[i] == ST_UNMOUNTING))
+			sh->overlaps++;
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
 
 struct worker {
 	int id;
 	int cycles;
-	int ndomains;		/* domain of cycle i: (i + id) % ndomains */
+	int ndomains;		/* domain of cycle i: (i + id / share) % ndomains */
+	int share;		/* workers per domain in one cycle (>= 1) */
 	const char *domain_fmt;
 	bool read_data;
+	bool lockstep;		/* every cycle starts at a barrier */
+	struct storm_shared *sh;
+	int slot;		/* index in sh->state */
 };
 
 /* Compare one file of the mounted image with the expected tree. */
@@ -74,8 +175,16 @@ static int worker_run(void *arg)
 
 	snprintf(mnt, sizeof(mnt), "/mnt/storm.%d", w->id);
 	for (i = 0; i < w->cycles; i++) {
-		snprintf(dom, sizeof(dom), w->domain_fmt, (i + w->id) % w->ndomains);
+		snprintf(dom, sizeof(dom), w->domain_fmt,
+			 (i + w->id / (w->share > 0 ? w->share : 1)) % w->ndomains);
+		if ((w->lockstep || !i) && storm_barrier(w->sh)) {
+			fprintf(stderr, "# worker %d cycle %d: barrier aborted or timed out\n",
+				w->id, i);
+			return WK_BARRIER;
+		}
+		storm_state(w->sh, w->slot, ST_MOUNTING);
 		ret = erofs_mount(mnt, fsid, dom);
+		storm_state(w->sh, w->slot, ret ? ST_IDLE : ST_MOUNTED);
 		if (ret) {
 			fprintf(stderr, "# worker %d cycle %d: mount %s in %s: %s\n",
 				w->id, i, fsid, dom, strerror(-ret));
@@ -93,7 +202,10 @@ static int worker_run(void *arg)
 				return WK_CONTENT;
 			}
 		}
-		if (umount(mnt)) {
+		storm_state(w->sh, w->slot, ST_UNMOUNTING);
+		ret = umount(mnt);
+		storm_state(w->sh, w->slot, ST_IDLE);
+		if (ret) {
 			fprintf(stderr, "# worker %d cycle %d: umount: %s\n",
 				w->id, i, strerror(errno));
 			return WK_UMOUNT;
@@ -102,18 +214,42 @@ static int worker_run(void *arg)
 	return WK_OK;
 }
 
-/* Run @n workers to completion; returns the number that failed. */
-static int run_workers(struct worker *w, int n, int timeout_ms)
+static int worker_main(struct worker *w)
 {
+	int ret = worker_run(w);
+
+	if (ret)
+		storm_abort(w->sh);
+	return ret;
+}
+
+/*
+ * Run @n workers to completion; returns the number that failed.  They all
+ * start at one barrier (and with w->lockstep, start every cycle at one);
+ * *overlaps (may be NULL) gets the races storm_state() counted.
+ */
+static int run_workers_counted(struct worker *w, int n, int timeout_ms,
+			       int *overlaps)
+{
+	struct storm_shared *sh = storm_shared_new(n);
 	pid_t pids[16];
 	int i, failed = 0;
 
+	if (!sh || n > 16)
+		return n;
 	for (i = 0; i < n; i++) {
+		w[i].sh = sh;
+		sh->state[i] = ST_IDLE;
+	}
+	for (i = 0; i < n; i++) {
+		w[i].slot = i;
 		pids[i] = fork();
-		if (pids[i] < 0)
+		if (pids[i] < 0) {
+			storm_abort(sh);
 			return n;
+		}
 		if (!pids[i])
-			_exit(worker_run(&w[i]));
+			_exit(worker_main(&w[i]));
 	}
 	for (i = 0; i < n; i++) {
 		int st = daemon_wait_pid(pids[i], timeout_ms);
@@ -128,16 +264,36 @@ static int run_workers(struct worker *w, int n, int timeout_ms)
 		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 			failed++;
 	}
+	if (overlaps)
+		*overlaps = sh->overlaps;
+	storm_shared_free(sh);
 	return failed;
 }
 
-/* Every object the daemon opened was closed again. */
-static int opens_closed(const struct daemon_ctl *d, struct daemon_blob_stats *t)
+static int run_workers(struct worker *w, int n, int timeout_ms)
 {
+	return run_workers_counted(w, n, timeout_ms, NULL);
+}
+
+/*
+ * Every object the daemon opened was closed again, from the daemon's
+ * final stats: wait (bounded) until its live stats balance, stop it (it
+ * then writes the final stats and exits 0), and read those.  A CLOSE the
+ * daemon never read would show as opens > closes.
+ */
+static int opens_closed(struct daemon_ctl *d, struct daemon_blob_stats *t)
+{
+	int ret;
+
 	if (daemon_total(d, t))
 		return -1;
-	if (daemon_wait_stat(d, NULL, NULL, DAEMON_CLOSES, t->opens, 10000))
+	daemon_wait_stat(d, NULL, NULL, DAEMON_CLOSES, t->opens, 10000);
+	ret = daemon_stop(d);
+	if (ret) {
+		fprintf(stderr, "# daemon exit status %d\n", ret);
 		return -1;
+	}
+	memset(t, 0, sizeof(*t));
 	return daemon_total(d, t);
 }
 
@@ -150,12 +306,21 @@ TEST_F_TIMEOUT(storm, storm_mount_read_umount_4_domains, 3600)
 	long long t0 = daemon_ms_now();
 	char why[256];
 
+	/*
+	 * Every cycle starts at a barrier; workers 0+1 and 2+3 are in the
+	 * same domain in each cycle (each pair moving through all four), so
+	 * two mounts create or join one domain at the same moment, and two
+	 * other domains are being torn down and built next to them.
+	 */
+	memset(w, 0, sizeof(w));
 	for (i = 0; i < STORM_PROCS; i++) {
 		w[i].id = i;
 		w[i].cycles = total / STORM_PROCS;
 		w[i].ndomains = STORM_DOMAINS;
+		w[i].share = 2;
 		w[i].domain_fmt = "storm%d";
 		w[i].read_data = true;
+		w[i].lockstep = true;
 	}
 	EXPECT_EQ(0, run_workers(w, STORM_PROCS, 3000 * 1000));
 	TH_LOG("%d cycles in %lld ms", total, daemon_ms_now() - t0);
@@ -166,8 +331,9 @@ TEST_F_TIMEOUT(storm, storm_mount_read_umount_4_domains, 3600)
 		TH_LOG("left behind: %s", why);
 	ASSERT_EQ(0, opens_closed(&self->daemon, &t));
 	EXPECT_EQ(t.opens, t.closes);
+	EXPECT_LT(0, t.opens);
 	EXPECT_EQ(0, t.errors);
-	printf("# storm: daemon opens=%llu closes=%llu reads=%llu bytes=%llu\n",
+	printf("# storm: daemon opens=%llu closes=%llu reads=%llu bytes=%llu (final stats)\n",
 	       t.opens, t.closes, t.reads, t.bytes);
 }
 
@@ -183,8 +349,8 @@ TEST_F_TIMEOUT(storm, storm_T6_first_mount_last_umount_race, 3600)
 	struct worker w[2];
 	struct daemon_blob_stats t;
 	long long t0 = daemon_ms_now();
+	int i, overlaps = 0;
 	char why[256];
-	int i;
 
 	/*
 	 * Replace the fixture's daemon by a slow one.  Its exit status does
@@ -194,20 +360,25 @@ TEST_F_TIMEOUT(storm, storm_T6_first_mount_last_umount_race, 3600)
 	daemon_stop(&self->daemon);
 	ASSERT_EQ(0, daemon_start(&self->daemon, DAEMON_PATH, self->cache,
 				  BLOB_DIR, slow));
+	memset(w, 0, sizeof(w));
 	for (i = 0; i < 2; i++) {
 		w[i].id = i;
 		w[i].cycles = RACE_CYCLES * stress_factor();
 		w[i].ndomains = 1;
+		w[i].share = 2;
 		w[i].domain_fmt = "race%d";
 		w[i].read_data = i == 0;
 	}
-	EXPECT_EQ(0, run_workers(w, 2, 3000 * 1000));
-	printf("# storm: race of 2 x %d cycles in one domain: %lld ms\n",
-	       w[0].cycles, daemon_ms_now() - t0);
+	EXPECT_EQ(0, run_workers_counted(w, 2, 3000 * 1000, &overlaps));
+	printf("# storm: race of 2 x %d cycles in one domain: %lld ms, %d last-umount/first-mount overlaps\n",
+	       w[0].cycles, daemon_ms_now() - t0, overlaps);
+	/* A race that never happened tested nothing. */
+	EXPECT_LT(0, overlaps) TH_LOG("no last umount ever overlapped a first mount");
 	EXPECT_EQ(0, leak_wait_clean(&self->base, 10000, why, sizeof(why)))
 		TH_LOG("left behind: %s", why);
 	ASSERT_EQ(0, opens_closed(&self->daemon, &t));
 	EXPECT_EQ(t.opens, t.closes);
+	EXPECT_LT(0, t.opens);
 }
 
 /* T4: the same image mounted and unmounted in four domains at once. */
@@ -218,6 +389,7 @@ TEST_F_TIMEOUT(storm, storm_same_fsid_all_domains, 3600)
 	char why[256];
 	int i;
 
+	memset(w, 0, sizeof(w));
 	for (i = 0; i < STORM_PROCS; i++) {
 		w[i].id = i * 4;	/* every worker mounts bootA */
 		w[i].cycles = STORM_CYCLES * stress_factor() / 10 / STORM_PROCS;
@@ -234,6 +406,7 @@ TEST_F_TIMEOUT(storm, storm_same_fsid_all_domains, 3600)
 		TH_LOG("left behind: %s", why);
 	ASSERT_EQ(0, opens_closed(&self->daemon, &t));
 	EXPECT_EQ(t.opens, t.closes);
+	EXPECT_LT(0, t.opens);
 }
 
 TEST_F_TIMEOUT(storm, storm_kmemleak_clean, 300)
