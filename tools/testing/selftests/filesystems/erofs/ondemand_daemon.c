@@ -583,6 +583,8 @@ static void obj_close_all(void)
 	nr_objects = 0;
 }
 
+#include "daemon_gc.h"
+
 /* ------------------------------------------------------------------ */
 /* Message handling */
 
@@ -961,6 +963,7 @@ static void handle_message(const struct cachefiles_msg *msg, size_t n)
 		logmsg("msg=%u: header says %u bytes, read %zu", msg->msg_id,
 		       msg->len, n);
 
+	gc_note_msg(msg);	/* READ, CLOSE: the object is still known */
 	switch (msg->opcode) {
 	case CACHEFILES_OP_OPEN:
 		handle_open(msg, n);
@@ -978,6 +981,7 @@ static void handle_message(const struct cachefiles_msg *msg, size_t n)
 		stats_update();
 		break;
 	}
+	gc_note_msg(msg);	/* OPEN: now it is */
 }
 
 /* ------------------------------------------------------------------ */
@@ -1047,6 +1051,8 @@ static int serve(void)
 				tmo = &ts;
 			}
 		}
+		gc_tick();
+		gc_poll_timeout(&ts, &tmo);
 		r = ppoll(&pfd, 1, tmo, &waitmask);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -1494,6 +1500,7 @@ static void usage(FILE *f)
 		"      --stats-interval-ms N coalesce stats rewrites to one per N ms\n"
 		"                            (and whenever idle); default 0 = every message\n",
 		DEFAULT_MAX_BLOBS);
+	gc_usage(f);
 }
 
 enum {
@@ -1522,6 +1529,7 @@ static const struct option long_options[] = {
 	{ "no-restore",		no_argument,	   NULL, OPT_NO_RESTORE },
 	{ "max-blobs",		required_argument, NULL, OPT_MAX_BLOBS },
 	{ "stats-interval-ms",	required_argument, NULL, OPT_STATS_INTERVAL },
+	GC_LONG_OPTIONS
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -1589,6 +1597,8 @@ static int parse_args(int argc, char **argv)
 			opt.stats_interval_ms = v;
 			break;
 		default:
+			if (!gc_option(c, optarg))
+				break;
 			usage(stderr);
 			return -1;
 		}
@@ -1603,6 +1613,8 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
+	if (gc_check_options())
+		return -1;
 	if (opt.no_restore && !opt.supervise)
 		fprintf(stderr, "warning: --no-restore only matters with --supervise\n");
 	if (opt.ready_fd >= 0 && fcntl(opt.ready_fd, F_GETFD) < 0) {

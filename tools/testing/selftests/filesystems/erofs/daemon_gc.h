@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Cache GC of the reference on-demand daemon (ondemand_daemon.c includes
+ * this after its object table; it uses the daemon's logmsg(), escape_key(),
+ * opt.cachedir, dev_command() and object table).
+ *
+ * A budget with a high and a low water mark, each in bytes or as a
+ * percentage of the cache filesystem's size.  The cache's size is what its
+ * backing files allocate: the regular files under CACHEDIR/cache/I<volume
+ * key>/@<hash>/, the layout of fs/cachefiles/{volume,namei}.c.  When it is
+ * above the high mark, the GC culls backing files, least recently used
+ * first, until it is at or under the low mark.  Last use is the newest of
+ * the file's atime and mtime and the last OPEN/READ/CLOSE the daemon served
+ * for that (volume key, cookie key).
+ *
+ * It never culls a blob in use.  A blob is in use while some mount holds
+ * its cookie, in any domain; cachefiles then marks the backing inode
+ * S_KERNEL_FILE and "cull" (like "inuse") answers EBUSY, atomically with the
+ * unlink.  On top of that the GC skips every blob the daemon still has an
+ * object for (between OPEN and CLOSE).  "cull" and "inuse" name a file in
+ * the daemon's working directory, so the GC fchdir()s to the fan-out
+ * directory for each one and back afterwards.
+ */
+#ifndef EROFS_DAEMON_GC_H
+#define EROFS_DAEMON_GC_H
+
+#include <dirent.h>
+#include <sys/statvfs.h>
+
+#define GC_DEFAULT_INTERVAL_MS	1000
+/* Options of the GC, kept out of the daemon's own enum. */
+#define OPT_GC_HIGH		0x4700
+#define OPT_GC_LOW		0x4701
+#define OPT_GC_INTERVAL		0x4702
+#define GC_LONG_OPTIONS							\
+	{ "cache-high",		required_argument, NULL, OPT_GC_HIGH },	\
+	{ "cache-low",		required_argument, NULL, OPT_GC_LOW },	\
+	{ "gc-interval-ms",	required_argument, NULL, OPT_GC_INTERVAL },
+
+/* A water mark: bytes, or a percentage of the cache filesystem. */
+struct gc_mark {
+	bool set;
+	bool pct;
+	uint64_t val;		/* bytes, or percent (1..100) */
+};
+
+static struct {
+	struct gc_mark high, low;
+	unsigned int interval_ms;
+	struct timespec last;
+	int home_fd;		/* the working directory to return to */
+	/* "cull NAME" in the working directory: 0 or -errno */
+	int (*cull)(const char *name);
+	/* totals, for the log and the host check */
+	uint64_t runs, culled, culled_bytes, busy;
+} gc = {
+	.interval_ms = GC_DEFAULT_INTERVAL_MS,
+	.home_fd = -1,
+};
+
+static int dev_command(const char *cmd);
+
+/* ---- last use per (volume key, cookie key), CLOCK_REALTIME ---- */
+
+struct gc_use {
+	struct gc_use *next;
+	int64_t when_ns;
+	uint16_t vol_len, key_len;
+	unsigned char vk[];	/* volume key bytes, then cookie key bytes */
+};
+
+#define GC_USE_BUCKETS	4096
+static struct gc_use **gc_uses;
+
+static uint32_t gc_hash(const unsigned char *vol, size_t vol_len,
+			const unsigned char *key, size_t key_len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < vol_len; i++)
+		h = (h ^ vol[i]) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (i = 0; i < key_len; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h & (GC_USE_BUCKETS - 1);
+}
+
+static struct gc_use **gc_use_slot(const unsigned char *vol, size_t vol_len,
+				   const unsigned char *key, size_t key_len)
+{
+	struct gc_use **pp = &gc_uses[gc_hash(vol, vol_len, key, key_len)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->vol_len == vol_len && (*pp)->key_len == key_len &&
+		    !memcmp((*pp)->vk, vol, vol_len) &&
+		    !memcmp((*pp)->vk + vol_len, key, key_len))
+			break;
+	return pp;
+}
+
+static int64_t gc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool gc_enabled(void)
+{
+	return gc.high.set;
+}
+
+static void gc_note_use(const unsigned char *vol, size_t vol_len,
+			const unsigned char *key, size_t key_len)
+{
+	struct gc_use **pp, *u;
+
+	if (!gc_enabled())
+		return;
+	if (!gc_uses) {
+		gc_uses = calloc(GC_USE_BUCKETS, sizeof(*gc_uses));
+		if (!gc_uses)
+			return;
+	}
+	pp = gc_use_slot(vol, vol_len, key, key_len);
+	if (!*pp) {
+		u = malloc(sizeof(*u) + vol_len + key_len);
+		if (!u)
+			return;	/* falls back to the file times */
+		u->next = NULL;
+		u->vol_len = vol_len;
+		u->key_len = key_len;
+		memcpy(u->vk, vol, vol_len);
+		memcpy(u->vk + vol_len, key, key_len);
+		*pp = u;
+	}
+	(*pp)->when_ns = gc_now_ns();
+}
+
+static int64_t gc_last_use(const unsigned char *vol, size_t vol_len,
+			   const unsigned char *key, size_t key_len)
+{
+	struct gc_use **pp;
+
+	if (!gc_uses)
+		return 0;
+	pp = gc_use_slot(vol, vol_len, key, key_len);
+	return *pp ? (*pp)->when_ns : 0;
+}
+
+/* A message is about to be handled, or was: note its object's blob. */
+static void gc_note_msg(const struct cachefiles_msg *msg)
+{
+	const struct object *o;
+
+	if (!gc_enabled() || !obj_buckets)
+		return;
+	o = obj_find(msg->object_id);
+	if (o)
+		gc_note_use((const unsigned char *)o->vol, o->vol_len, o->key,
+			    o->key_len);
+}
+
+/* Does the daemon hold an object (OPEN without CLOSE yet) for this blob? */
+static bool gc_daemon_has(const unsigned char *vol, size_t vol_len,
+			  const unsigned char *key, size_t key_len)
+{
+	uint32_t i;
+
+	for (i = 0; i < obj_nbuckets; i++) {
+		const struct object *o;
+
+		for (o = obj_buckets[i]; o; o = o->next)
+			if (o->vol_len == vol_len && o->key_len == key_len &&
+			    !memcmp(o->vol, vol, vol_len) &&
+			    !memcmp(o->key, key, key_len))
+				return true;
+	}
+	return false;
+}
+
+/* ---- options ---- */
+
+/* "N", "N[KMGT]" (powers of 1024, optional "iB"/"B") or "N%" (1..100). */
+static int gc_parse_mark(const char *s, struct gc_mark *m)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-' || *s == '+')
+		return -1;
+	if (*end == '%') {
+		if (end[1] || v < 1 || v > 100)
+			return -1;
+		m->set = true;
+		m->pct = true;
+		m->val = v;
+		return 0;
+	}
+	switch (*end) {
+	case 'T': case 't':
+		mul <<= 10;
+		/* fall through */
+	case 'G': case 'g':
+		mul <<= 10;
+		/* fall through */
+	case 'M': case 'm':
+		mul <<= 10;
+		/* fall through */
+	case 'K': case 'k':
+		mul <<= 10;
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B')
+			end++;
+		break;
+	case 'B':
+		end++;
+		break;
+	}
+	if (*end || (v && mul > UINT64_MAX / v))
+		return -1;
+	m->set = true;
+	m->pct = false;
+	m->val = v * mul;
+	return 0;
+}
+
+/* 0: handled; -1: a bad value (explained); 1: not a GC option. */
+static int gc_option(int c, const char *arg)
+{
+	struct gc_mark *m;
+	unsigned long v;
+	char *end;
+
+	switch (c) {
+	case OPT_GC_HIGH:
+	case OPT_GC_LOW:
+		m = c == OPT_GC_HIGH ? &gc.high : &gc.low;
+		if (gc_parse_mark(arg, m)) {
+			fprintf(stderr, "--cache-%s: bad size '%s' (bytes, with K/M/G/T, or 1..100%%)\n",
+				c == OPT_GC_HIGH ? "high" : "low", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_GC_INTERVAL:
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (errno || end == arg || *end || *arg == '-' || !v ||
+		    v > 3600000) {
+			fprintf(stderr, "--gc-interval-ms: bad number '%s' (1..3600000)\n",
+				arg);
+			return -1;
+		}
+		gc.interval_ms = v;
+		return 0;
+	}
+	return 1;
+}
+
+/* After parsing: 0, or -1 with the reason on stderr. */
+static int gc_check_options(void)
+{
+	if (gc.low.set && !gc.high.set) {
+		fprintf(stderr, "--cache-low needs --cache-high\n");
+		return -1;
+	}
+	if (gc.high.set && gc.low.set && gc.high.pct == gc.low.pct &&
+	    gc.low.val > gc.high.val) {
+		fprintf(stderr, "--cache-low must not be above --cache-high\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void gc_usage(FILE *f)
+{
+	fprintf(f,
+		"      --cache-high SIZE     cull unused blobs when the cache is over SIZE\n"
+		"                            (bytes, K/M/G/T, or N%% of the cache filesystem)\n"
+		"      --cache-low SIZE      ... down to SIZE (default 90%% of --cache-high)\n"
+		"      --gc-interval-ms N    look at the cache every N ms (default %d)\n",
+		GC_DEFAULT_INTERVAL_MS);
+}
+
+/* ---- the GC pass ---- */
+
+struct gc_file {
+	int64_t last_ns;
+	uint64_t bytes;
+	uint32_t vdir;		/* index into the volume names of the pass */
+	uint8_t fdir;		/* the fan-out directory @xx */
+	bool decoded;		/* vol/key known: "I<vol>" and "D<key>" */
+	char name[NAME_MAX + 1];
+};
+
+struct gc_scan {
+	struct gc_file *files;
+	size_t nr, cap;
+	uint64_t total;
+	char (*vols)[NAME_MAX + 1];
+	size_t nr_vols;
+};
+
+static uint64_t gc_resolve(const struct gc_mark *m, uint64_t fs_bytes)
+{
+	if (!m->pct)
+		return m->val;
+	return fs_bytes / 100 * m->val + fs_bytes % 100 * m->val / 100;
+}
+
+/* The marks in bytes; 0 if the cache filesystem cannot be sized. */
+static int gc_marks(uint64_t *high, uint64_t *low)
+{
+	uint64_t fs_bytes = 0;
+	struct statvfs sv;
+
+	if (gc.high.pct || (gc.low.set && gc.low.pct)) {
+		if (statvfs(opt.cachedir, &sv)) {
+			logmsg("GC: statvfs %s: %s", opt.cachedir, strerror(errno));
+			return -1;
+		}
+		fs_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+	}
+	*high = gc_resolve(&gc.high, fs_bytes);
+	if (gc.low.set)
+		*low = gc_resolve(&gc.low, fs_bytes);
+	else
+		*low = *high / 10 * 9;
+	if (*low > *high)
+		*low = *high;
+	return 0;
+}
+
+static int gc_add_file(struct gc_scan *s, const char *name, uint32_t vdir,
+		       uint8_t fdir, const struct stat *st)
+{
+	const char *vol = s->vols[vdir] + 1;
+	struct gc_file *f;
+	int64_t t;
+
+	if (s->nr == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		struct gc_file *n = realloc(s->files, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		s->files = n;
+		s->cap = cap;
+	}
+	f = &s->files[s->nr++];
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->vdir = vdir;
+	f->fdir = fdir;
+	f->bytes = (uint64_t)st->st_blocks * 512;
+	f->last_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+	t = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	if (t > f->last_ns)
+		f->last_ns = t;
+	/* cachefiles renders a printable key as "D<key>" (key.c) */
+	f->decoded = name[0] == 'D' && name[1];
+	if (f->decoded) {
+		t = gc_last_use((const unsigned char *)vol, strlen(vol),
+				(const unsigned char *)name + 1, strlen(name + 1));
+		if (t > f->last_ns)
+			f->last_ns = t;
+	}
+	s->total += f->bytes;
+	return 0;
+}
+
+/* Scan CACHEDIR/cache/I* /@xx/ for backing files. */
+static int gc_scan(int cache_fd, struct gc_scan *s)
+{
+	DIR *top = fdopendir(dup(cache_fd));
+	struct dirent *de;
+
+	if (!top)
+		return -1;
+	while ((de = readdir(top))) {
+		DIR *vd;
+		struct dirent *fe;
+		int vfd;
+
+		if (de->d_name[0] != 'I')
+			continue;
+		vfd = openat(cache_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (vfd < 0)
+			continue;
+		vd = fdopendir(vfd);
+		if (!vd) {
+			close(vfd);
+			continue;
+		}
+		if (s->nr_vols % 64 == 0) {
+			void *n = realloc(s->vols, (s->nr_vols + 64) * sizeof(*s->vols));
+
+			if (!n) {
+				closedir(vd);
+				break;
+			}
+			s->vols = n;
+		}
+		snprintf(s->vols[s->nr_vols], sizeof(s->vols[0]), "%s", de->d_name);
+		while ((fe = readdir(vd))) {
+			unsigned int fan;
+			DIR *fd;
+			struct dirent *xe;
+			char c;
+			int ffd;
+
+			if (sscanf(fe->d_name, "@%2x%c", &fan, &c) != 1 ||
+			    strlen(fe->d_name) != 3)
+				continue;
+			ffd = openat(vfd, fe->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (ffd < 0)
+				continue;
+			fd = fdopendir(ffd);
+			if (!fd) {
+				close(ffd);
+				continue;
+			}
+			while ((xe = readdir(fd))) {
+				struct stat st;
+
+				if (fstatat(ffd, xe->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+				    !S_ISREG(st.st_mode))
+					continue;
+				if (gc_add_file(s, xe->d_name, s->nr_vols, fan, &st))
+					break;
+			}
+			closedir(fd);
+		}
+		closedir(vd);
+		s->nr_vols++;
+	}
+	closedir(top);
+	return 0;
+}
+
+static int gc_cmp_age(const void *a, const void *b)
+{
+	const struct gc_file *x = a, *y = b;
+
+	if (x->last_ns != y->last_ns)
+		return x->last_ns < y->last_ns ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int gc_cull_dev(const char *name)
+{
+	char cmd[NAME_MAX + 8];
+
+	snprintf(cmd, sizeof(cmd), "cull %s", name);
+	return dev_command(cmd);
+}
+
+static long long gc_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * One pass: measure the cache and, above the high mark, cull the least
+ * recently used blobs nobody uses until at or under the low mark.
+ * Returns the number of files culled, or -1.
+ */
+static int gc_run(void)
+{
+	struct gc_scan s = { 0 };
+	uint64_t high, low, usage;
+	char path[PATH_MAX];
+	int cache_fd, nr = 0, busy = 0;
+	size_t i;
+
+	gc.runs++;
+	if (gc_marks(&high, &low))
+		return -1;
+	snprintf(path, sizeof(path), "%s/cache", opt.cachedir);
+	cache_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cache_fd < 0)
+		return 0;	/* nothing cached yet */
+	if (gc_scan(cache_fd, &s)) {
+		logmsg("GC: cannot scan %s: %s", path, strerror(errno));
+		close(cache_fd);
+		return -1;
+	}
+	usage = s.total;
+	if (usage <= high)
+		goto out;
+
+	logmsg("GC: cache %llu bytes in %zu files, over the high mark %llu: culling to %llu",
+	       (unsigned long long)usage, s.nr, (unsigned long long)high,
+	       (unsigned long long)low);
+	if (gc.home_fd < 0)
+		gc.home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (gc.home_fd < 0) {
+		logmsg("GC: cannot open the working directory: %s", strerror(errno));
+		goto out;
+	}
+	qsort(s.files, s.nr, sizeof(*s.files), gc_cmp_age);
+	for (i = 0; i < s.nr && usage > low; i++) {
+		const struct gc_file *f = &s.files[i];
+		const char *vdir = s.vols[f->vdir];
+		char evol[ESC_MAX], ekey[ESC_MAX], fan[8];
+		long long t0, t1;
+		int ret, dfd;
+
+		escape_key(evol, sizeof(evol), (const unsigned char *)vdir + 1,
+			   strlen(vdir + 1));
+		escape_key(ekey, sizeof(ekey),
+			   (const unsigned char *)f->name + (f->decoded ? 1 : 0),
+			   strlen(f->name) - (f->decoded ? 1 : 0));
+		if (f->decoded &&
+		    gc_daemon_has((const unsigned char *)vdir + 1, strlen(vdir + 1),
+				  (const unsigned char *)f->name + 1,
+				  strlen(f->name + 1))) {
+			logmsg("GC skip vol=%s key=%s -> in use (the daemon has it open)",
+			       evol, ekey);
+			busy++;
+			continue;
+		}
+		snprintf(fan, sizeof(fan), "@%02x", f->fdir);
+		snprintf(path, sizeof(path), "%s/%s", vdir, fan);
+		dfd = openat(cache_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fchdir(dfd)) {
+			logmsg("GC: cannot enter %s/cache/%s: %s", opt.cachedir,
+			       path, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		t0 = gc_mono_us();
+		ret = gc.cull(f->name);
+		t1 = gc_mono_us();
+		if (fchdir(gc.home_fd))
+			logmsg("GC: cannot return to the working directory: %s",
+			       strerror(errno));
+		close(dfd);
+		if (!ret) {
+			usage -= f->bytes < usage ? f->bytes : usage;
+			nr++;
+			gc.culled++;
+			gc.culled_bytes += f->bytes;
+			logmsg("GC cull vol=%s %s=%s bytes=%llu t0=%lld.%06lld t1=%lld.%06lld -> culled",
+			       evol, f->decoded ? "key" : "file", ekey,
+			       (unsigned long long)f->bytes, t0 / 1000000,
+			       t0 % 1000000, t1 / 1000000, t1 % 1000000);
+		} else if (ret == -EBUSY) {
+			busy++;
+			gc.busy++;
+			logmsg("GC skip vol=%s %s=%s -> in use (cull: EBUSY)",
+			       evol, f->decoded ? "key" : "file", ekey);
+		} else if (ret == -ESTALE || ret == -ENOENT) {
+			usage -= f->bytes < usage ? f->bytes : usage;
+			logmsg("GC skip vol=%s %s=%s -> already gone",
+			       evol, f->decoded ? "key" : "file", ekey);
+		} else {
+			logmsg("GC skip vol=%s %s=%s -> cull failed: %s",
+			       evol, f->decoded ? "key" : "file", ekey,
+			       strerror(-ret));
+		}
+	}
+	logmsg("GC: cache %llu bytes after culling %d files%s (%d in use)",
+	       (unsigned long long)usage, nr,
+	       usage > low ? ", still over the low mark" : "", busy);
+out:
+	close(cache_fd);
+	free(s.files);
+	free(s.vols);
+	return nr;
+}
+
+/* Main loop hook: run a pass when one is due. */
+static void gc_tick(void)
+{
+	if (!gc_enabled())
+		return;
+	if (!gc.cull)
+		gc.cull = gc_cull_dev;
+	if (gc.last.tv_sec && ms_since(&gc.last) < (long)gc.interval_ms)
+		return;
+	gc_run();
+	clock_gettime(CLOCK_MONOTONIC, &gc.last);
+}
+
+/* Main loop hook: wake up for the next pass at the latest. */
+static void gc_poll_timeout(struct timespec *ts, struct timespec **tmo)
+{
+	long left;
+
+	if (!gc_enabled())
+		return;
+	left = (long)gc.interval_ms - ms_since(&gc.last);
+	if (left < 0)
+		left = 0;
+	if (*tmo && (*tmo)->tv_sec * 1000 + (*tmo)->tv_nsec / 1000000 <= left)
+		return;
+	ts->tv_sec = left / 1000;
+	ts->tv_nsec = (left % 1000) * 1000000L;
+	*tmo = ts;
+}
+
+#endif /* EROFS_DAEMON_GC_H */
