@@ -49,10 +49,10 @@ static struct {
 	unsigned int interval_ms;
 	struct timespec last;
 	int home_fd;		/* the working directory to return to */
-	/* "cull NAME" in the working directory: 0 or -errno */
-	int (*cull)(const char *name);
+	/* "VERB NAME" ("cull", "inuse") in the working directory: 0 or -errno */
+	int (*command)(const char *verb, const char *name);
 	/* totals, for the log and the host check */
-	uint64_t runs, culled, culled_bytes, busy;
+	uint64_t runs, culled, culled_bytes, busy, requests;
 } gc = {
 	.interval_ms = GC_DEFAULT_INTERVAL_MS,
 	.home_fd = -1,
@@ -452,12 +452,110 @@ static int gc_cmp_age(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int gc_cull_dev(const char *name)
+static int gc_command_dev(const char *verb, const char *name)
 {
-	char cmd[NAME_MAX + 8];
+	char cmd[NAME_MAX + 16];
 
-	snprintf(cmd, sizeof(cmd), "cull %s", name);
+	snprintf(cmd, sizeof(cmd), "%s %s", verb, name);
 	return dev_command(cmd);
+}
+
+/*
+ * Run "VERB <file>" with the file's fan-out directory as the working
+ * directory, as cachefiles wants, and return to ours.  0 or -errno.
+ */
+static int gc_command_at(int cache_fd, const char *vdir, unsigned int fan,
+			 const char *verb, const char *name)
+{
+	char path[NAME_MAX + 8];
+	int dfd, ret;
+
+	if (!gc.command)
+		gc.command = gc_command_dev;
+	if (gc.home_fd < 0)
+		gc.home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (gc.home_fd < 0) {
+		ret = -errno;
+		logmsg("GC: cannot open the working directory: %s", strerror(errno));
+		return ret;
+	}
+	snprintf(path, sizeof(path), "%s/@%02x", vdir, fan & 0xff);
+	dfd = openat(cache_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fchdir(dfd)) {
+		ret = -errno;
+		logmsg("GC: cannot enter %s/cache/%s: %s", opt.cachedir, path,
+		       strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return ret;
+	}
+	ret = gc.command(verb, name);
+	if (fchdir(gc.home_fd))
+		logmsg("GC: cannot return to the working directory: %s",
+		       strerror(errno));
+	close(dfd);
+	return ret;
+}
+
+static int gc_open_cache(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/cache", opt.cachedir);
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Escaped volume and key (or whole file name) of a scanned file, for the log. */
+static const char *gc_names(const struct gc_scan *s, const struct gc_file *f,
+			    char *evol, char *ekey)
+{
+	const char *vdir = s->vols[f->vdir];
+	size_t skip = f->decoded ? 1 : 0;
+
+	escape_key(evol, ESC_MAX, (const unsigned char *)vdir + 1,
+		   strlen(vdir + 1));
+	escape_key(ekey, ESC_MAX, (const unsigned char *)f->name + skip,
+		   strlen(f->name) - skip);
+	return f->decoded ? "key" : "file";
+}
+
+/*
+ * Log cachefiles' "inuse" verdict on every backing file, for operators and
+ * tests: "GC inuse vol=V key=K bytes=N -> in use|not in use".
+ */
+static void gc_report(void)
+{
+	char evol[ESC_MAX], ekey[ESC_MAX];
+	struct gc_scan s = { 0 };
+	unsigned int busy = 0;
+	int cache_fd;
+	size_t i;
+
+	cache_fd = gc_open_cache();
+	if (cache_fd < 0 || gc_scan(cache_fd, &s)) {
+		logmsg("GC inuse report: cannot scan %s/cache: %s", opt.cachedir,
+		       strerror(errno));
+		if (cache_fd >= 0)
+			close(cache_fd);
+		return;
+	}
+	for (i = 0; i < s.nr; i++) {
+		const struct gc_file *f = &s.files[i];
+		const char *what = gc_names(&s, f, evol, ekey);
+		int ret = gc_command_at(cache_fd, s.vols[f->vdir], f->fdir,
+					"inuse", f->name);
+
+		busy += ret == -EBUSY;
+		logmsg("GC inuse vol=%s %s=%s bytes=%llu -> %s%s", evol, what,
+		       ekey, (unsigned long long)f->bytes,
+		       !ret ? "not in use" : ret == -EBUSY ? "in use" : "error: ",
+		       ret && ret != -EBUSY ? strerror(-ret) : "");
+	}
+	logmsg("GC inuse report: %zu files, %llu bytes, %u in use", s.nr,
+	       (unsigned long long)s.total, busy);
+	close(cache_fd);
+	free(s.files);
+	free(s.vols);
 }
 
 static long long gc_mono_us(void)
@@ -475,21 +573,21 @@ static long long gc_mono_us(void)
  */
 static int gc_run(void)
 {
+	char evol[ESC_MAX], ekey[ESC_MAX];
 	struct gc_scan s = { 0 };
 	uint64_t high, low, usage;
-	char path[PATH_MAX];
 	int cache_fd, nr = 0, busy = 0;
 	size_t i;
 
 	gc.runs++;
 	if (gc_marks(&high, &low))
 		return -1;
-	snprintf(path, sizeof(path), "%s/cache", opt.cachedir);
-	cache_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cache_fd = gc_open_cache();
 	if (cache_fd < 0)
 		return 0;	/* nothing cached yet */
 	if (gc_scan(cache_fd, &s)) {
-		logmsg("GC: cannot scan %s: %s", path, strerror(errno));
+		logmsg("GC: cannot scan %s/cache: %s", opt.cachedir,
+		       strerror(errno));
 		close(cache_fd);
 		return -1;
 	}
@@ -500,73 +598,48 @@ static int gc_run(void)
 	logmsg("GC: cache %llu bytes in %zu files, over the high mark %llu: culling to %llu",
 	       (unsigned long long)usage, s.nr, (unsigned long long)high,
 	       (unsigned long long)low);
-	if (gc.home_fd < 0)
-		gc.home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (gc.home_fd < 0) {
-		logmsg("GC: cannot open the working directory: %s", strerror(errno));
-		goto out;
-	}
 	qsort(s.files, s.nr, sizeof(*s.files), gc_cmp_age);
 	for (i = 0; i < s.nr && usage > low; i++) {
 		const struct gc_file *f = &s.files[i];
 		const char *vdir = s.vols[f->vdir];
-		char evol[ESC_MAX], ekey[ESC_MAX], fan[8];
+		const char *what = gc_names(&s, f, evol, ekey);
 		long long t0, t1;
-		int ret, dfd;
+		int ret;
 
-		escape_key(evol, sizeof(evol), (const unsigned char *)vdir + 1,
-			   strlen(vdir + 1));
-		escape_key(ekey, sizeof(ekey),
-			   (const unsigned char *)f->name + (f->decoded ? 1 : 0),
-			   strlen(f->name) - (f->decoded ? 1 : 0));
 		if (f->decoded &&
 		    gc_daemon_has((const unsigned char *)vdir + 1, strlen(vdir + 1),
 				  (const unsigned char *)f->name + 1,
 				  strlen(f->name + 1))) {
-			logmsg("GC skip vol=%s key=%s -> in use (the daemon has it open)",
-			       evol, ekey);
+			logmsg("GC skip vol=%s %s=%s -> in use (the daemon has it open)",
+			       evol, what, ekey);
 			busy++;
-			continue;
-		}
-		snprintf(fan, sizeof(fan), "@%02x", f->fdir);
-		snprintf(path, sizeof(path), "%s/%s", vdir, fan);
-		dfd = openat(cache_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fchdir(dfd)) {
-			logmsg("GC: cannot enter %s/cache/%s: %s", opt.cachedir,
-			       path, strerror(errno));
-			if (dfd >= 0)
-				close(dfd);
+			gc.busy++;
 			continue;
 		}
 		t0 = gc_mono_us();
-		ret = gc.cull(f->name);
+		ret = gc_command_at(cache_fd, vdir, f->fdir, "cull", f->name);
 		t1 = gc_mono_us();
-		if (fchdir(gc.home_fd))
-			logmsg("GC: cannot return to the working directory: %s",
-			       strerror(errno));
-		close(dfd);
 		if (!ret) {
 			usage -= f->bytes < usage ? f->bytes : usage;
 			nr++;
 			gc.culled++;
 			gc.culled_bytes += f->bytes;
 			logmsg("GC cull vol=%s %s=%s bytes=%llu t0=%lld.%06lld t1=%lld.%06lld -> culled",
-			       evol, f->decoded ? "key" : "file", ekey,
-			       (unsigned long long)f->bytes, t0 / 1000000,
-			       t0 % 1000000, t1 / 1000000, t1 % 1000000);
+			       evol, what, ekey, (unsigned long long)f->bytes,
+			       t0 / 1000000, t0 % 1000000, t1 / 1000000,
+			       t1 % 1000000);
 		} else if (ret == -EBUSY) {
 			busy++;
 			gc.busy++;
 			logmsg("GC skip vol=%s %s=%s -> in use (cull: EBUSY)",
-			       evol, f->decoded ? "key" : "file", ekey);
+			       evol, what, ekey);
 		} else if (ret == -ESTALE || ret == -ENOENT) {
 			usage -= f->bytes < usage ? f->bytes : usage;
-			logmsg("GC skip vol=%s %s=%s -> already gone",
-			       evol, f->decoded ? "key" : "file", ekey);
+			logmsg("GC skip vol=%s %s=%s -> already gone", evol,
+			       what, ekey);
 		} else {
-			logmsg("GC skip vol=%s %s=%s -> cull failed: %s",
-			       evol, f->decoded ? "key" : "file", ekey,
-			       strerror(-ret));
+			logmsg("GC skip vol=%s %s=%s -> cull failed: %s", evol,
+			       what, ekey, strerror(-ret));
 		}
 	}
 	logmsg("GC: cache %llu bytes after culling %d files%s (%d in use)",
@@ -579,13 +652,45 @@ out:
 	return nr;
 }
 
+/* SIGUSR1: log the inuse report, then run a pass if there is a budget. */
+static volatile sig_atomic_t gc_requested;
+
+static void gc_on_request(int sig)
+{
+	(void)sig;
+	gc_requested = 1;
+}
+
+/*
+ * Called by serve() once it waits with @waitmask: SIGUSR1 (blocked since
+ * main() started) is let in while waiting, like SIGTERM.
+ */
+static void gc_setup_signals(sigset_t *waitmask)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = gc_on_request;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigdelset(waitmask, SIGUSR1);
+}
+
 /* Main loop hook: run a pass when one is due. */
 static void gc_tick(void)
 {
+	if (gc_requested) {
+		gc_requested = 0;
+		gc.requests++;
+		gc_report();
+		if (gc_enabled())
+			gc_run();
+		logmsg("GC request #%llu done", (unsigned long long)gc.requests);
+		clock_gettime(CLOCK_MONOTONIC, &gc.last);
+		return;
+	}
 	if (!gc_enabled())
 		return;
-	if (!gc.cull)
-		gc.cull = gc_cull_dev;
 	if (gc.last.tv_sec && ms_since(&gc.last) < (long)gc.interval_ms)
 		return;
 	gc_run();

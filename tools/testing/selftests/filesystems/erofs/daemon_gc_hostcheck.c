@@ -29,13 +29,25 @@ static char culled[64][NAME_MAX + 1];
 static int nr_culled;
 static const char *busy_names[8];
 
-static int fake_cull(const char *name)
+static int nr_inuse_busy, nr_inuse_free;
+
+static int fake_command(const char *verb, const char *name)
 {
 	int i;
 
 	for (i = 0; i < (int)ARRAY_SIZE(busy_names) && busy_names[i]; i++)
-		if (!strcmp(busy_names[i], name))
+		if (!strcmp(busy_names[i], name)) {
+			nr_inuse_busy += !strcmp(verb, "inuse");
 			return -EBUSY;
+		}
+	if (access(name, F_OK))
+		return -ESTALE;
+	if (!strcmp(verb, "inuse")) {
+		nr_inuse_free++;
+		return 0;
+	}
+	if (strcmp(verb, "cull"))
+		return -EOPNOTSUPP;
 	if (unlink(name))
 		return -errno;
 	if (nr_culled < (int)ARRAY_SIZE(culled))
@@ -278,6 +290,27 @@ static void check_culling(void)
 	CHECK(exists("erofs,dom0", "@10", "Da"));
 	CHECK(getcwd(now, sizeof(now)) && !strcmp(home, now));
 
+	/* SIGUSR1: the inuse report of every file, then a pass. */
+	mkfile("erofs,dom0", "@20", "Dg", 64, 900);
+	nr_culled = nr_inuse_busy = nr_inuse_free = 0;
+	gc_on_request(SIGUSR1);
+	gc_tick();
+	CHECK(nr_inuse_busy == 1 && nr_inuse_free == 1);
+	CHECK(log_has("GC inuse vol=erofs,dom0 key=a bytes="));
+	CHECK(log_has(" -> in use\n"));
+	CHECK(log_has("GC inuse vol=erofs,dom0 key=g bytes="));
+	CHECK(log_has(" -> not in use\n"));
+	CHECK(log_has("GC inuse report: 2 files, "));
+	CHECK(log_has("GC request #1 done"));
+	CHECK(nr_culled == 1 && !strcmp(culled[0], "Dg"));
+	CHECK(exists("erofs,dom0", "@10", "Da"));
+	CHECK(getcwd(now, sizeof(now)) && !strcmp(home, now));
+	/* not due again for gc.interval_ms */
+	gc.interval_ms = 3600000;
+	mkfile("erofs,dom0", "@21", "Dh", 64, 900);
+	gc_tick();
+	CHECK(exists("erofs,dom0", "@21", "Dh"));
+
 	/* No cache directory yet: not an error. */
 	reset();
 	rmdir(strcat(strcpy(now, root), "/cache"));
@@ -296,7 +329,7 @@ int main(void)
 	log_fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	CHECK(log_fd >= 0);
 	opt.cachedir = root;
-	gc.cull = fake_cull;
+	gc.command = fake_command;
 	obj_table_grow();
 
 	check_parsing();

@@ -1028,6 +1028,7 @@ static int serve(void)
 	sigset_t waitmask;
 
 	setup_stop_signals(&waitmask);
+	gc_setup_signals(&waitmask);
 	if (posix_memalign(&io_buf, BLOCK_SIZE, CHUNK_SIZE)) {
 		logmsg("cannot allocate the I/O buffer");
 		return EXIT_SETUP;
@@ -1660,6 +1661,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGUSR1);	/* daemon_gc.h: until serve() waits */
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	if (dev_setup())
