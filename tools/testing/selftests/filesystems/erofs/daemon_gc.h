@@ -59,6 +59,8 @@ static struct {
 };
 
 static int dev_command(const char *cmd);
+static volatile sig_atomic_t gc_requested;	/* SIGUSR1 */
+static bool gc_full;		/* the pass of a request rereads every directory */
 
 /* ---- last use per (volume key, cookie key), CLOCK_REALTIME ---- */
 
@@ -374,8 +376,93 @@ static int gc_add_file(struct gc_scan *s, const char *name, uint32_t vdir,
 	return 0;
 }
 
+/*
+ * The names in each fan-out directory, kept between passes and read again
+ * only when the directory's mtime changed: an idle cache costs one stat
+ * per fan-out directory instead of a readdir.  A full scan (every 16th
+ * pass, and on request) rereads them all, in case an entry came and went
+ * within one timestamp tick.
+ */
+struct gc_fan {
+	struct timespec mtime;
+	bool valid;
+	char *names;		/* NUL-separated */
+	size_t len, cap;
+};
+
+struct gc_voldir {
+	char name[NAME_MAX + 1];
+	struct gc_fan fan[256];
+};
+
+static struct gc_voldir **gc_voldirs;
+static size_t gc_nr_voldirs;
+
+static struct gc_voldir *gc_voldir(const char *name)
+{
+	struct gc_voldir *v, **n;
+	size_t i;
+
+	for (i = 0; i < gc_nr_voldirs; i++)
+		if (!strcmp(gc_voldirs[i]->name, name))
+			return gc_voldirs[i];
+	v = calloc(1, sizeof(*v));
+	n = realloc(gc_voldirs, (gc_nr_voldirs + 1) * sizeof(*n));
+	if (!v || !n) {
+		free(v);
+		if (n)
+			gc_voldirs = n;
+		return NULL;
+	}
+	gc_voldirs = n;
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	gc_voldirs[gc_nr_voldirs++] = v;
+	return v;
+}
+
+/* Read the names of the fan-out directory @path into @f. */
+static void gc_fan_read(int vfd, const char *path, struct gc_fan *f,
+			const struct stat *dst)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	f->valid = false;
+	f->len = 0;
+	fd = openat(vfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name) + 1;
+
+		if (de->d_name[0] == '.')
+			continue;	/* cachefiles names start with a letter */
+		if (f->len + l > f->cap) {
+			char *n = realloc(f->names, f->cap * 2 + l + 256);
+
+			if (!n) {
+				closedir(d);
+				return;
+			}
+			f->names = n;
+			f->cap = f->cap * 2 + l + 256;
+		}
+		memcpy(f->names + f->len, de->d_name, l);
+		f->len += l;
+	}
+	closedir(d);
+	f->mtime = dst->st_mtim;
+	f->valid = true;
+}
+
 /* Scan CACHEDIR/cache/I* /@xx/ for backing files. */
-static int gc_scan(int cache_fd, struct gc_scan *s)
+static int gc_scan_mode(int cache_fd, struct gc_scan *s, bool full)
 {
 	DIR *top = fdopendir(dup(cache_fd));
 	struct dirent *de;
@@ -383,64 +470,67 @@ static int gc_scan(int cache_fd, struct gc_scan *s)
 	if (!top)
 		return -1;
 	while ((de = readdir(top))) {
-		DIR *vd;
-		struct dirent *fe;
+		struct gc_voldir *vd;
+		unsigned int fan;
 		int vfd;
 
 		if (de->d_name[0] != 'I')
 			continue;
+		vd = gc_voldir(de->d_name);
 		vfd = openat(cache_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (vfd < 0)
-			continue;
-		vd = fdopendir(vfd);
-		if (!vd) {
-			close(vfd);
+		if (!vd || vfd < 0) {
+			if (vfd >= 0)
+				close(vfd);
 			continue;
 		}
 		if (s->nr_vols % 64 == 0) {
 			void *n = realloc(s->vols, (s->nr_vols + 64) * sizeof(*s->vols));
 
 			if (!n) {
-				closedir(vd);
+				close(vfd);
 				break;
 			}
 			s->vols = n;
 		}
 		snprintf(s->vols[s->nr_vols], sizeof(s->vols[0]), "%s", de->d_name);
-		while ((fe = readdir(vd))) {
-			unsigned int fan;
-			DIR *fd;
-			struct dirent *xe;
-			char c;
-			int ffd;
+		for (fan = 0; fan < 256; fan++) {
+			struct gc_fan *f = &vd->fan[fan];
+			char path[NAME_MAX + 8];
+			struct stat dst, st;
+			size_t off;
 
-			if (sscanf(fe->d_name, "@%2x%c", &fan, &c) != 1 ||
-			    strlen(fe->d_name) != 3)
+			snprintf(path, sizeof(path), "@%02x", fan);
+			if (fstatat(vfd, path, &dst, AT_SYMLINK_NOFOLLOW) ||
+			    !S_ISDIR(dst.st_mode))
 				continue;
-			ffd = openat(vfd, fe->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (ffd < 0)
+			if (full || !f->valid ||
+			    f->mtime.tv_sec != dst.st_mtim.tv_sec ||
+			    f->mtime.tv_nsec != dst.st_mtim.tv_nsec)
+				gc_fan_read(vfd, path, f, &dst);
+			if (!f->valid)
 				continue;
-			fd = fdopendir(ffd);
-			if (!fd) {
-				close(ffd);
-				continue;
-			}
-			while ((xe = readdir(fd))) {
-				struct stat st;
+			for (off = 0; off < f->len; off += strlen(f->names + off) + 1) {
+				const char *name = f->names + off;
 
-				if (fstatat(ffd, xe->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+				snprintf(path, sizeof(path), "@%02x/%s", fan, name);
+				if (fstatat(vfd, path, &st, AT_SYMLINK_NOFOLLOW) ||
 				    !S_ISREG(st.st_mode))
 					continue;
-				if (gc_add_file(s, xe->d_name, s->nr_vols, fan, &st))
+				if (gc_add_file(s, name, s->nr_vols, fan, &st))
 					break;
 			}
-			closedir(fd);
 		}
-		closedir(vd);
+		close(vfd);
 		s->nr_vols++;
 	}
 	closedir(top);
 	return 0;
+}
+
+static int gc_scan(int cache_fd, struct gc_scan *s)
+{
+	/* passes on request and every 16th one read every directory */
+	return gc_scan_mode(cache_fd, s, gc_full || gc.runs % 16 == 0);
 }
 
 static int gc_cmp_age(const void *a, const void *b)
@@ -653,7 +743,6 @@ out:
 }
 
 /* SIGUSR1: log the inuse report, then run a pass if there is a budget. */
-static volatile sig_atomic_t gc_requested;
 
 static void gc_on_request(int sig)
 {
@@ -682,9 +771,11 @@ static void gc_tick(void)
 	if (gc_requested) {
 		gc_requested = 0;
 		gc.requests++;
+		gc_full = true;
 		gc_report();
 		if (gc_enabled())
 			gc_run();
+		gc_full = false;
 		logmsg("GC request #%llu done", (unsigned long long)gc.requests);
 		clock_gettime(CLOCK_MONOTONIC, &gc.last);
 		return;
