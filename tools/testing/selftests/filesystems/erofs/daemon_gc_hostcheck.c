@@ -25,6 +25,7 @@ int ondemand_daemon_main(int argc, char **argv);
 #define KiB	1024ULL
 
 static char root[256];
+static const char zeros[4096];
 static char culled[64][NAME_MAX + 1];
 static int nr_culled;
 static const char *busy_names[8];
@@ -63,6 +64,7 @@ static void mkfile(const char *vol, const char *fan, const char *name,
 	char path[PATH_MAX];
 	struct timespec ts[2];
 	unsigned int i;
+	bool ok;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/cache/I%s", root, vol);
@@ -75,8 +77,9 @@ static void mkfile(const char *vol, const char *fan, const char *name,
 	if (fd < 0)
 		return;
 	memset(buf, 'x', sizeof(buf));
-	for (i = 0; i < kib / 4; i++)
-		CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf));
+	for (i = 0, ok = true; i < kib / 4; i++)
+		ok &= write(fd, buf, sizeof(buf)) == sizeof(buf);
+	CHECK(ok);
 	fsync(fd);
 	clock_gettime(CLOCK_REALTIME, &ts[0]);
 	ts[0].tv_sec -= age;
@@ -310,6 +313,48 @@ static void check_culling(void)
 	mkfile("erofs,dom0", "@21", "Dh", 64, 900);
 	gc_tick();
 	CHECK(exists("erofs,dom0", "@21", "Dh"));
+
+	/*
+	 * Listings are remembered per fan-out directory: a file that grows
+	 * is measured on every pass; a name added without a change of the
+	 * directory's mtime (within one timestamp tick) is found by the next
+	 * full scan (every 16th pass, or a request).
+	 */
+	reset();
+	gc_parse_mark("1M", &gc.high);
+	gc.runs = 0;
+	mkfile("erofs,dom1", "@30", "Dp", 64, 100);
+	CHECK(gc_run() == 0 && nr_culled == 0);		/* full scan: run 1 */
+	{
+		struct timespec keep[2];
+		char dir[512], path[600];
+		struct stat st;
+		bool ok;
+		int fd, i;
+
+		snprintf(dir, sizeof(dir), "%s/cache/Ierofs,dom1/@30", root);
+		CHECK(!stat(dir, &st));
+		keep[0] = st.st_atim;
+		keep[1] = st.st_mtim;
+		/* Dp grows past the high mark: seen without a readdir */
+		snprintf(path, sizeof(path), "%s/Dp", dir);
+		fd = open(path, O_WRONLY | O_APPEND);
+		CHECK(fd >= 0);
+		for (i = 0, ok = true; i < 300; i++)
+			ok &= write(fd, zeros, sizeof(zeros)) == sizeof(zeros);
+		CHECK(ok);
+		close(fd);
+		CHECK(gc_run() == 1 && nr_culled == 1 && !strcmp(culled[0], "Dp"));
+		/* Dq appears with the directory's old mtime: missed... */
+		mkfile("erofs,dom1", "@30", "Dq", 1200, 100);
+		CHECK(!utimensat(AT_FDCWD, dir, keep, 0));
+		nr_culled = 0;
+		CHECK(gc_run() == 0 && nr_culled == 0);
+		/* ...until a request rereads every directory */
+		gc_on_request(SIGUSR1);
+		gc_tick();
+		CHECK(nr_culled == 1 && !strcmp(culled[0], "Dq"));
+	}
 
 	/* No cache directory yet: not an error. */
 	reset();
