@@ -248,7 +248,7 @@ FIXTURE_TEARDOWN(gc_cull)
  * bootA and bootB share "shared"; after umount A it is still in use (B),
  * while A's own blobs are not; after umount B it is not.
  */
-TEST_F(gc_inuse, follows_domain_mounts)
+TEST_F_TIMEOUT(gc_inuse, follows_domain_mounts, 300)
 {
 	struct gc_self *g = &self->g;
 	const char *vol = "erofs,gcdom";
@@ -309,7 +309,7 @@ TEST_F(gc_inuse, follows_domain_mounts)
  * shared blob again: a new OPEN, fetched again, byte-exact.  While a
  * blob is mounted (warm, so its file is visible) it is never culled.
  */
-TEST_F(gc_cull, culled_blob_fetched_again)
+TEST_F_TIMEOUT(gc_cull, culled_blob_fetched_again, 300)
 {
 	struct gc_self *g = &self->g;
 	const char *vol = "erofs,gcdom";
@@ -776,7 +776,7 @@ FIXTURE_TEARDOWN(gc_tag)
  * of kernel messages and the daemon), so they can never reach the
  * listing; what is accepted ('%', '\', spaces, non-ASCII) is escaped.
  */
-TEST_F(gc_tag, escaped)
+TEST_F_TIMEOUT(gc_tag, escaped, 120)
 {
 	char esc[512], line[600], bad[1024] = "";
 	long long dom, again, next;
