@@ -47,7 +47,8 @@ struct gc_mark {
 static struct {
 	struct gc_mark high, low;
 	unsigned int interval_ms;
-	struct timespec last;
+	struct timespec last;	/* end of the last pass */
+	long last_cost_ms;	/* how long it took */
 	int home_fd;		/* the working directory to return to */
 	/* "VERB NAME" ("cull", "inuse") in the working directory: 0 or -errno */
 	int (*command)(const char *verb, const char *name);
@@ -765,27 +766,49 @@ static void gc_setup_signals(sigset_t *waitmask)
 	sigdelset(waitmask, SIGUSR1);
 }
 
+/*
+ * The wait after a pass: the interval, but at least 4 times what the pass
+ * cost, so that the GC never takes more than a fifth of the daemon's time
+ * from serving requests, however slow the cache's filesystem is to scan.
+ */
+static long gc_wait_ms(void)
+{
+	long w = gc.interval_ms;
+
+	return w > 4 * gc.last_cost_ms ? w : 4 * gc.last_cost_ms;
+}
+
+static void gc_pass_done(const struct timespec *start)
+{
+	gc.last_cost_ms = ms_since(start);
+	clock_gettime(CLOCK_MONOTONIC, &gc.last);
+}
+
 /* Main loop hook: run a pass when one is due. */
 static void gc_tick(void)
 {
+	struct timespec start;
+
 	if (gc_requested) {
 		gc_requested = 0;
 		gc.requests++;
+		clock_gettime(CLOCK_MONOTONIC, &start);
 		gc_full = true;
 		gc_report();
 		if (gc_enabled())
 			gc_run();
 		gc_full = false;
 		logmsg("GC request #%llu done", (unsigned long long)gc.requests);
-		clock_gettime(CLOCK_MONOTONIC, &gc.last);
+		gc_pass_done(&start);
 		return;
 	}
 	if (!gc_enabled())
 		return;
-	if (gc.last.tv_sec && ms_since(&gc.last) < (long)gc.interval_ms)
+	if (gc.last.tv_sec && ms_since(&gc.last) < gc_wait_ms())
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	gc_run();
-	clock_gettime(CLOCK_MONOTONIC, &gc.last);
+	gc_pass_done(&start);
 }
 
 /* Main loop hook: wake up for the next pass at the latest. */
@@ -795,7 +818,7 @@ static void gc_poll_timeout(struct timespec *ts, struct timespec **tmo)
 
 	if (!gc_enabled())
 		return;
-	left = (long)gc.interval_ms - ms_since(&gc.last);
+	left = gc_wait_ms() - ms_since(&gc.last);
 	if (left < 0)
 		left = 0;
 	if (*tmo && (*tmo)->tv_sec * 1000 + (*tmo)->tv_nsec / 1000000 <= left)

@@ -356,6 +356,13 @@ static void check_culling(void)
 		CHECK(nr_culled == 1 && !strcmp(culled[0], "Dq"));
 	}
 
+	/* A slow pass spaces the next ones out: at most a fifth of the time. */
+	gc.interval_ms = 100;
+	gc.last_cost_ms = 10;
+	CHECK(gc_wait_ms() == 100);
+	gc.last_cost_ms = 1000;
+	CHECK(gc_wait_ms() == 4000);
+
 	/* No cache directory yet: not an error. */
 	reset();
 	rmdir(strcat(strcpy(now, root), "/cache"));
