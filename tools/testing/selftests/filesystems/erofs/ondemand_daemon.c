@@ -608,6 +608,8 @@ static void obj_close_all(void)
 	nr_held = 0;
 }
 
+#include "daemon_gc.h"
+
 /* ------------------------------------------------------------------ */
 /* Message handling */
 
@@ -1060,6 +1062,7 @@ static void handle_message(const struct cachefiles_msg *msg, size_t n)
 		logmsg("msg=%u: header says %u bytes, read %zu", msg->msg_id,
 		       msg->len, n);
 
+	gc_note_msg(msg);	/* READ, CLOSE: the object is still known */
 	switch (msg->opcode) {
 	case CACHEFILES_OP_OPEN:
 		handle_open(msg, n);
@@ -1077,6 +1080,7 @@ static void handle_message(const struct cachefiles_msg *msg, size_t n)
 		stats_update();
 		break;
 	}
+	gc_note_msg(msg);	/* OPEN: now it is */
 }
 
 /* ------------------------------------------------------------------ */
@@ -1133,6 +1137,7 @@ static int serve(void)
 	sigset_t waitmask;
 
 	setup_stop_signals(&waitmask);
+	gc_setup_signals(&waitmask);
 	if (posix_memalign(&io_buf, BLOCK_SIZE, CHUNK_SIZE)) {
 		logmsg("cannot allocate the I/O buffer");
 		return EXIT_SETUP;
@@ -1158,6 +1163,8 @@ static int serve(void)
 				tmo = &ts;
 			}
 		}
+		gc_tick();
+		gc_poll_timeout(&ts, &tmo);
 		r = ppoll(&pfd, 1, tmo, &waitmask);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -1395,6 +1402,7 @@ static int supervise(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	clock_gettime(CLOCK_MONOTONIC, &started);
@@ -1408,9 +1416,9 @@ static int supervise(void)
 
 		if (sigwaitinfo(&set, &si) < 0)
 			continue;
-		if (si.si_signo == SIGUSR1) {
-			/* --hold-close lives in the worker: pass the release on. */
-			kill(worker, SIGUSR1);
+		if (si.si_signo == SIGUSR1 || si.si_signo == SIGUSR2) {
+			/* --hold-close and the GC live in the worker: pass it on. */
+			kill(worker, si.si_signo);
 			continue;
 		}
 		if (si.si_signo != SIGCHLD) {
@@ -1638,6 +1646,7 @@ static void usage(FILE *f)
 		"                            volume cannot die, until SIGUSR1 (repeatable)\n"
 		"      --hold-all-closes     the same for every CLOSE\n",
 		DEFAULT_MAX_BLOBS);
+	gc_usage(f);
 }
 
 enum {
@@ -1674,6 +1683,7 @@ static const struct option long_options[] = {
 	{ "stats-interval-ms",	required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "hold-close",		required_argument, NULL, OPT_HOLD_CLOSE },
 	{ "hold-all-closes",	no_argument,	   NULL, OPT_HOLD_ALL_CLOSES },
+	GC_LONG_OPTIONS
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -1762,6 +1772,8 @@ static int parse_args(int argc, char **argv)
 			opt.hold_all = true;
 			break;
 		default:
+			if (!gc_option(c, optarg))
+				break;
 			usage(stderr);
 			return -1;
 		}
@@ -1776,6 +1788,8 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
+	if (gc_check_options())
+		return -1;
 	if (opt.no_restore && !opt.supervise)
 		fprintf(stderr, "warning: --no-restore only matters with --supervise\n");
 	if (opt.ready_fd >= 0 && fcntl(opt.ready_fd, F_GETFD) < 0) {
@@ -1822,6 +1836,7 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGUSR1);
+	sigaddset(&stop, SIGUSR2);	/* daemon_gc.h: until serve() waits */
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	if (dev_setup())
