@@ -3,7 +3,8 @@
 #
 #   make demo                   series kernel + the sharing scenario, explained
 #   make check [VARIANT=stock]  every test on a debug kernel (KASAN, lockdep, ...)
-#   make series-check           git am + checkpatch + every prefix builds (ONDEMAND=y/n)
+#   make series-check           the exported series: git am, checkpatch, every prefix
+#                               builds (ONDEMAND=y/n), each stable fix alone
 #   make series                 export the combined upstream series to build/series/
 #   make series-edit            the series as commits in build/edit/linux, to change
 #   make series-refresh         write build/edit/linux's commits back to patches/
