@@ -75,7 +75,7 @@ static int shared_blob_files(FIXTURE_DATA(sharing) *self)
 }
 
 /* Two images in one domain share the blob: one OPEN, one cached copy. */
-TEST_F(sharing, domain_shares_blob)
+TEST_F_TIMEOUT(sharing, domain_shares_blob, 300)
 {
 	struct daemon_blob_stats st, total;
 	int n;
@@ -109,7 +109,7 @@ TEST_F(sharing, domain_shares_blob)
 }
 
 /* Without a domain every image opens and caches its own copy. */
-TEST_F(sharing, no_domain_opens_twice)
+TEST_F_TIMEOUT(sharing, no_domain_opens_twice, 300)
 {
 	struct daemon_blob_stats st, total;
 
@@ -133,7 +133,7 @@ TEST_F(sharing, no_domain_opens_twice)
  * Three images over four layers with overlaps, bootE = [onlyA, onlyB,
  * extra]: every bootstrap and every distinct layer is opened exactly once.
  */
-TEST_F(sharing, three_images_open_each_blob_once)
+TEST_F_TIMEOUT(sharing, three_images_open_each_blob_once, 300)
 {
 	static const char * const layers[] = { "shared", "onlyA", "onlyB", "extra" };
 	struct daemon_blob_stats st, total;
