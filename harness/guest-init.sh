@@ -28,6 +28,14 @@ while read -r tmo cmd; do
 	echo "@@ BEGIN $cmd"
 	timeout -s KILL "$tmo" sh -c "$cmd"
 	echo "@@ END rc=$? $cmd"
+	# A program that failed or was killed may leave its daemon bound to
+	# /dev/cachefiles; the next program would then fail at once with
+	# "busy".  Its own result stands; the next one starts clean.
+	if killall -q erofs_ondemand_daemon 2>/dev/null; then
+		echo "@@ NOTE killed a daemon left behind by: $cmd"
+		sleep 1
+		killall -q -9 erofs_ondemand_daemon 2>/dev/null
+	fi
 done < /etc/tests
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	{ echo scan > /sys/kernel/debug/kmemleak && sleep 1 &&
