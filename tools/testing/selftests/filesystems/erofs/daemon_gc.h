@@ -781,6 +781,9 @@ static long gc_wait_ms(void)
 static void gc_pass_done(const struct timespec *start)
 {
 	gc.last_cost_ms = ms_since(start);
+	if (gc.last_cost_ms >= 500)
+		logmsg("GC: slow pass: %ld ms; the next one in %ld ms at the earliest",
+		       gc.last_cost_ms, gc_wait_ms());
 	clock_gettime(CLOCK_MONOTONIC, &gc.last);
 }
 
