@@ -22,6 +22,9 @@
 #   - with CONFIG debug: any "@@ LEAKCHECK unavailable: ..." line (printed by
 #     the guest's /init and erofs_leakcheck.h when kmemleak or the erofs
 #     inode count cannot be used).
+# Before the closing lines, each failed kselftest case is repeated with the
+# diagnostics it printed (its "# ..." lines), so the tail of the output says
+# why, even where only the tail is kept (CI).
 . "$(dirname "$0")/lib.sh"
 
 variant="" cfg="" suitelist=""
@@ -88,7 +91,7 @@ BEGIN {
 }
 # Per-file state.  Portable awk (Debian'"'"'s default is mawk, which has no
 # BEGINFILE/ENDFILE): a file starts at FNR == 1, ends at the next or at END.
-function beginfile() { fname = FILENAME; prog = ""; done = 0; inprog = 0; guest = 0; tainted = "" }
+function beginfile() { fname = FILENAME; prog = ""; done = 0; inprog = 0; guest = 0; tainted = ""; ndiag = 0 }
 FNR == 1 { if (fname != "") endfile(); beginfile() }
 # Kernel messages carry a printk timestamp; user output does not.
 /^\[ *[0-9]+\.[0-9]+\] / {
@@ -147,11 +150,21 @@ inprog && /^[0-9]+ passed, [0-9]+ failed/ { summary = $0; next }
 	inprog = 0; next
 }
 /^@@ GUEST DONE/ { done = 1; next }
+# The diagnostics of a case: its "# " lines since its "#  RUN" line.
+inprog && /^#  RUN / { ndiag = 0; next }
+inprog && /^# / && !/^# +(OK|FAIL|SKIP) / {
+	if (ndiag < 12) diag[++ndiag] = $0
+	next
+}
 inprog && /^(not )?ok [0-9]+ / {
 	name = $0; sub(/^(not )?ok [0-9]+ /, "", name); ntap++
-	if ($1 == "not") { progfail = 1; res("fail", prog ": " name, "") }
-	else if (name ~ /# (SKIP|skip)/) skipped(skipkey(prog, name), prog ": " name)
+	if ($1 == "not") {
+		progfail = 1; res("fail", prog ": " name, "")
+		why[++nwhy] = "  " prog ": " name
+		for (i = 1; i <= ndiag; i++) why[++nwhy] = "      " diag[i]
+	} else if (name ~ /# (SKIP|skip)/) skipped(skipkey(prog, name), prog ": " name)
 	else res("ok", prog ": " name, "")
+	ndiag = 0
 	next
 }
 function endfile() {
@@ -186,6 +199,10 @@ END {
 	if (nleak) {
 		res("fail", "verdict: leak checks", " (could not run on the debug config: " nleak " line(s))")
 		for (i = 1; i <= nleak && i <= 20; i++) print "    " leakbad[i]
+	}
+	if (nwhy) {
+		print "failed tests, with what they printed:"
+		for (i = 1; i <= nwhy && i <= 200; i++) print why[i]
 	}
 	if (nbad) {
 		printf "kernel log: %d offending line(s):\n", nbad

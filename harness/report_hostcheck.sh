@@ -117,6 +117,9 @@ verdict pass '^4 passed, 0 failed' \
 
 # the rules of before stay
 verdict fail 'FAIL prog_a: fix.two' "a failed test fails" < <(good_log | sed 's/^ok 2 fix.two$/not ok 2 fix.two/')
+verdict fail '^      # x_test.c:42:two:Expected 0 \(0\) == ret \(-5\)$' \
+	"a failed test's diagnostics are repeated before the closing line" < <(good_log |
+	sed 's/^ok 2 fix.two$/#  RUN           fix.two ...\n# x_test.c:42:two:Expected 0 (0) == ret (-5)\n#            FAIL  fix.two\nnot ok 2 fix.two/')
 verdict fail 'FAIL prog_a \(exit status 137: timed out\)' "a timed-out program fails" < <(good_log | sed 's/^@@ END rc=0 prog_a$/@@ END rc=137 prog_a/')
 verdict fail 'guest did not finish' "a guest that did not finish fails" < <(good_log | grep -v '^@@ GUEST DONE')
 verdict fail 'kernel log: 1 offending line' "a WARNING in the kernel log fails" < <(good_log | sed 's/^ok 1 fix.one$/[   2.5] WARNING: CPU: 0 PID: 1 at fs\/x.c:1\nok 1 fix.one/')
