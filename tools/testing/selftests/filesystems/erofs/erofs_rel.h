@@ -298,6 +298,21 @@ static inline int file_contains(const char *file, const char *needle)
 	return found;
 }
 
+/*
+ * file_contains(), waiting up to @ms for @needle to show up.  For what the
+ * daemon logs of a data blob: a mount only acquires the blob's cookie, and
+ * fscache sends its OPEN from a worker, after mount(2) may have returned.
+ */
+static inline int file_wait_contains(const char *file, const char *needle, int ms)
+{
+	long long end = daemon_ms_now() + ms;
+	int found;
+
+	while (!(found = file_contains(file, needle)) && daemon_ms_now() < end)
+		daemon_sleep_ms(50);
+	return found;
+}
+
 /* Is there an entry @name in /sys/fs/erofs?  1 or 0. */
 static inline int erofs_sysfs_has(const char *name)
 {

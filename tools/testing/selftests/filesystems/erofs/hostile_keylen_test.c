@@ -78,10 +78,11 @@ static void fill(char *buf, char c, int n, bool unprintable_last)
 }
 
 /*
- * Did the daemon get an OPEN for cookie @key?  Its log escapes bytes
- * outside 0x21..0x7e and '\\' as \xNN.
+ * Did the daemon get an OPEN for cookie @key, within @ms?  Its log escapes
+ * bytes outside 0x21..0x7e and '\\' as \xNN.  A data blob's OPEN comes
+ * from an fscache worker and may follow mount(2)'s return.
  */
-static int daemon_saw_open(FIXTURE_DATA(keylen) *self, const char *key)
+static int daemon_saw_open(FIXTURE_DATA(keylen) *self, const char *key, int ms)
 {
 	char needle[1200];
 	size_t o;
@@ -97,7 +98,7 @@ static int daemon_saw_open(FIXTURE_DATA(keylen) *self, const char *key)
 	}
 	needle[o++] = ' ';
 	needle[o] = '\0';
-	return file_contains(self->daemon.logfile, needle);
+	return file_wait_contains(self->daemon.logfile, needle, ms);
 }
 
 /*
@@ -115,7 +116,8 @@ static int mount_device_name(FIXTURE_DATA(keylen) *self, int len,
 	snprintf(opts, sizeof(opts), "fsid=r2one%s%s,device=%s",
 		 domain ? ",domain_id=" : "", domain ? domain : "", name);
 	ret = mount_opts_bounded(self, opts);
-	*saw = daemon_saw_open(self, name);
+	/* a refused name has no cookie, so no OPEN can come later */
+	*saw = daemon_saw_open(self, name, ret ? 0 : 20000);
 	return ret;
 }
 
