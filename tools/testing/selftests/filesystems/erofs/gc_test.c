@@ -264,9 +264,16 @@ TEST_F_TIMEOUT(gc_inuse, follows_domain_mounts, 300)
 	ASSERT_EQ(5, wait_backing_files(g->cache, vol, 5));
 	ASSERT_EQ(0, wait_inuse(&g->daemon, vol, g->shared, 0));
 
-	/* Both mounted again (warm): everything of both is in use. */
+	/*
+	 * Both mounted again (warm): everything of both is in use, without a
+	 * read.  A data blob is in use from its OPEN on, which an fscache
+	 * worker sends after mount(2) may have returned: wait for that.
+	 */
 	ASSERT_EQ(0, erofs_mount(MNT_A, "bootA", "gcdom"));
 	ASSERT_EQ(0, erofs_mount(MNT_B, "bootB", "gcdom"));
+	EXPECT_EQ(1, wait_inuse(&g->daemon, vol, g->shared, 1));
+	EXPECT_EQ(1, wait_inuse(&g->daemon, vol, g->only_a, 1));
+	EXPECT_EQ(1, wait_inuse(&g->daemon, vol, g->only_b, 1));
 	seg = gc_request(&g->daemon);
 	ASSERT_NE(NULL, seg);
 	EXPECT_EQ(1, inuse_state(seg, vol, g->shared));
@@ -346,9 +353,12 @@ TEST_F_TIMEOUT(gc_cull, culled_blob_fetched_again, 300)
 	/*
 	 * Warm and mounted: bootB's files are visible and in use.  The GC
 	 * must skip them all (the daemon has them open, cachefiles says
-	 * EBUSY) and cull nothing of gcdom.
+	 * EBUSY) and cull nothing of gcdom.  Read first: a data blob is in
+	 * use from its OPEN on, which an fscache worker sends after mount(2)
+	 * may have returned.
 	 */
 	ASSERT_EQ(0, erofs_mount(MNT_B, "bootB", "gcdom"));
+	ASSERT_GT(compare_trees(EXPECT_DIR "/bootB", MNT_B), 0);
 	seg = gc_request(&g->daemon);
 	ASSERT_NE(NULL, seg);
 	EXPECT_EQ(1, inuse_state(seg, vol, g->shared));
