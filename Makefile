@@ -14,11 +14,13 @@
 #
 # Variables: VARIANT=series|stock  KSRC=/path/to/linux-6.12.y  STRESS=N
 #            FUZZ=N FUZZ_SEED=S (compressed_fuzz_test: N cases from seed S)
+#            SERIES_CHECK_FROM=N (series-check: resume at exported patch N)
+#            SERIES_CHECK_STABLE=0 (series-check: skip the stable-alone builds)
 
 VARIANT ?= series
 KSRC ?=
 PATCHES ?=
-export KSRC STRESS FUZZ FUZZ_SEED PATCHES
+export KSRC STRESS FUZZ FUZZ_SEED PATCHES SERIES_CHECK_FROM SERIES_CHECK_STABLE
 
 B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs
