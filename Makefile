@@ -5,6 +5,8 @@
 #   make check [VARIANT=stock]  every test on a debug kernel (KASAN, lockdep, ...)
 #   make series-check           the exported series: git am, checkpatch, every prefix
 #                               builds (ONDEMAND=y/n), each stable fix alone
+#   make series-check BASE=6.1  the stable fixes on Debian's 6.1.y: 6.12 patch as
+#                               is?, and patches/stable-6.1/ alone (build only)
 #   make series                 export the combined upstream series to build/series/
 #   make series-edit            the series as commits in build/edit/linux, to change
 #   make series-refresh         write build/edit/linux's commits back to patches/
@@ -14,11 +16,13 @@
 #
 # Variables: VARIANT=series|stock  KSRC=/path/to/linux-6.12.y  STRESS=N
 #            FUZZ=N FUZZ_SEED=S (compressed_fuzz_test: N cases from seed S)
+#            SERIES_CHECK_FROM=N (series-check: resume at exported patch N)
+#            SERIES_CHECK_STABLE=0 (series-check: skip the stable-alone builds)
 
 VARIANT ?= series
 KSRC ?=
 PATCHES ?=
-export KSRC STRESS FUZZ FUZZ_SEED PATCHES
+export KSRC STRESS FUZZ FUZZ_SEED PATCHES SERIES_CHECK_FROM SERIES_CHECK_STABLE
 
 B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs
@@ -84,7 +88,11 @@ series:
 	@harness/series.sh export
 
 series-check:
+ifeq ($(BASE),6.1)
+	@harness/stable-6.1.sh
+else
 	@harness/series.sh check
+endif
 
 series-edit:
 	@harness/series.sh edit

@@ -5,6 +5,10 @@
 #           kernel patch, build every prefix with EROFS_FS_ONDEMAND=y (and
 #           the KUnit tests) and =n; then apply and build each stable fix
 #           (Cc: stable) alone on the base.  Any error or warning fails.
+#           SERIES_CHECK_FROM=N applies patches 1..N-1 without checking
+#           them (to resume a run); SERIES_CHECK_STABLE=0 skips the
+#           stable-alone builds.  Each check that passed is appended to
+#           build/v-check/passed.txt.
 #   export: write the combined upstream series into build/series/: the
 #           patches, with each new file folded into the first patch that
 #           uses it, the remaining new files (selftests) as a last patch,
@@ -75,15 +79,24 @@ build_tree() {
 # kernel patch; then each stable fix (Cc: stable) alone on the base.
 check() {
 	local wt=$BUILD/v-check/linux out=$BUILD/v-check/logs fail=0 p n=0 cfg
-	local exported stable
+	local exported stable from=${SERIES_CHECK_FROM:-1} passed
 	export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+	# as kbuild.sh: relative paths, so trees at the same depth share objects
+	export CCACHE_BASEDIR=$BUILD
 	export_series
+	n=0
 	exported=$(ls "$BUILD"/series/[0-9]*.patch | grep -v '/0*-cover-letter.patch$')
 	mkdir -p "$out"
+	passed=$BUILD/v-check/passed.txt
+	echo "# series-check $(date -u +%FT%TZ) from patch $from" >>"$passed"
 	fresh_tree "$wt"
 
 	for p in $exported; do
 		n=$((n + 1))
+		if [ "$n" -lt "$from" ]; then
+			git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
+			continue
+		fi
 		phase "patch $n: $(sed -n 's/^Subject: //p' "$p" | head -1)"
 		if grep -q '^+++ b/tools/testing/selftests/' "$p" &&
 		   ! grep -q '^+++ b/fs/' "$p"; then
@@ -95,29 +108,34 @@ check() {
 			--ignore UNKNOWN_COMMIT_ID,FILE_PATH_CHANGES "$p"); then
 			echo "checkpatch: $(basename "$p") has errors or warnings"
 			fail=1
+		else
+			echo "patch $n checkpatch" >>"$passed"
 		fi
 		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
 		for cfg in on off; do
 			build_tree "$wt" $cfg "$out/build-$n-$cfg.log" "build $n ONDEMAND=$cfg" &&
-				note "patch $n builds with ONDEMAND=$cfg"
+				note "patch $n builds with ONDEMAND=$cfg" &&
+				echo "patch $n ONDEMAND=$cfg builds" >>"$passed"
 		done
 	done
 
 	stable=$(grep -l '^Cc: stable@vger.kernel.org' $exported)
+	[ "${SERIES_CHECK_STABLE:-1}" = 0 ] && stable=
 	for p in $stable; do
 		phase "stable fix alone: $(sed -n 's/^Subject: //p' "$p" | head -1)"
 		fresh_tree "$wt"
 		git -C "$wt" am -q "$p" ||
 			{ git -C "$wt" am --abort; die "does not apply alone to the base: $p"; }
 		build_tree "$wt" on "$out/stable-$(basename "$p" .patch).log" "build" &&
-			note "applies and builds alone"
+			note "applies and builds alone" &&
+			echo "stable alone $(basename "$p") builds" >>"$passed"
 	done
 	[ $fail = 0 ] || die "series-check: checkpatch reported problems (see above)"
-	phase "series-check passed: the $n exported patches apply to $(base_version), checkpatch clean, every prefix builds with ONDEMAND=y and =n; $(echo "$stable" | wc -w) stable fixes apply and build alone"
+	phase "series-check passed: the $n exported patches apply to $(base_version), checkpatch clean, prefixes $from..$n build with ONDEMAND=y and =n; $(echo "$stable" | wc -w) stable fixes apply and build alone"
 }
 
 export_series() {
-	local wt=$BUILD/v-export/linux out=$BUILD/series p f used="" rest
+	local wt=$BUILD/v-export/linux out=$BUILD/series p f used="" rest n zero
 	fresh_tree "$wt"
 	for p in $patches; do
 		git -C "$wt" am -q "$p" || { git -C "$wt" am --abort; die "git am failed: $p"; }
@@ -185,7 +203,7 @@ refresh() {
 	git -C "$wt" diff --quiet HEAD -- || die "$wt has uncommitted changes to tracked files"
 	n=$(git -C "$wt" rev-list --count base..HEAD)
 	[ "$n" -gt 0 ] || die "$wt holds no commit on top of base"
-	find "$TOP/patches" -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-cover-letter.patch' -delete
+	find "$TOP/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-cover-letter.patch' -delete
 	git -C "$wt" format-patch -q -o "$TOP/patches" base..HEAD ||
 		die "format-patch failed"
 	# Kernel files the series adds, edited there (newer than ours).  The
