@@ -153,30 +153,21 @@ static int wait_inuse(const struct daemon_ctl *d, const char *vol,
 	}
 }
 
+static int add_usage(const char *path, const struct stat *st, int err,
+		     void *arg)
+{
+	(void)path;
+	if (!err && S_ISREG(st->st_mode))
+		*(long long *)arg += (long long)st->st_blocks * 512;
+	return 0;
+}
+
 /* Allocated bytes of all backing files under CACHE/cache. */
 static long long cache_usage(const char *dir)
 {
-	struct dirent *de;
 	long long sum = 0;
-	DIR *d = opendir(dir);
 
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &st))
-			continue;
-		if (S_ISDIR(st.st_mode))
-			sum += cache_usage(p);
-		else if (S_ISREG(st.st_mode))
-			sum += (long long)st.st_blocks * 512;
-	}
-	closedir(d);
+	walk_tree(dir, add_usage, &sum);
 	return sum;
 }
 
