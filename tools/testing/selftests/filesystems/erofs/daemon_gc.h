@@ -861,15 +861,15 @@ static void gc_setup_signals(sigset_t *waitmask)
 }
 
 /*
- * The wait after a pass: the interval, but at least 4 times what the pass
- * cost, so that the GC never takes more than a fifth of a CPU, however
- * slow the cache's filesystem is to scan.
+ * The wait after a pass: the interval, but at least what the pass cost, so
+ * that the GC never takes more than half a CPU, however slow
+ * the cache's filesystem is to scan.  Serving does not wait for it.
  */
 static long gc_wait_ms(void)
 {
 	long w = gc.interval_ms;
 
-	return w > 4 * gc.last_cost_ms ? w : 4 * gc.last_cost_ms;
+	return w > gc.last_cost_ms ? w : gc.last_cost_ms;
 }
 
 /* The body of a pass, in the child. */
