@@ -67,7 +67,7 @@ $(B)/tools/erofs-mkimage: $(wildcard $(SELFTEST)/mkimage*.c $(SELFTEST)/mkimage*
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_TOOLS) -o $@ $(filter %.c,$^)
 
-$(B)/tools/guest/erofs_ondemand_daemon: $(SELFTEST)/ondemand_daemon.c $(HDR)/.done
+$(B)/tools/guest/erofs_ondemand_daemon: $(SELFTEST)/ondemand_daemon.c $(SELFTEST)/daemon_gc.h $(HDR)/.done
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_GUEST) -o $@ $<
 

@@ -103,31 +103,25 @@ static int load_file(const char *path, unsigned char **buf, size_t *size)
 	return 0;
 }
 
+static int collect_nid(const char *path, const struct stat *st, int err,
+		       void *arg)
+{
+	struct zimage *im = arg;
+
+	(void)path;
+	if (!err && im->nr_nids < MAX_NIDS)
+		im->nids[im->nr_nids++] = st->st_ino;
+	return 0;
+}
+
 /* Collect the nids (= inode numbers) of a clean mount of the image. */
 static void collect_nids(struct zimage *im, const char *dir)
 {
-	struct dirent *de;
 	struct stat st;
-	DIR *d = opendir(dir);
 
-	if (!d)
-		return;
 	if (!stat(dir, &st) && im->nr_nids < MAX_NIDS)
 		im->nids[im->nr_nids++] = st.st_ino;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &st))
-			continue;
-		if (S_ISDIR(st.st_mode))
-			collect_nids(im, p);
-		else if (im->nr_nids < MAX_NIDS)
-			im->nids[im->nr_nids++] = st.st_ino;
-	}
-	closedir(d);
+	walk_tree(dir, collect_nid, im);
 }
 
 /*

@@ -411,6 +411,8 @@ static inline int daemon_stats_foreach(const struct daemon_ctl *d,
 			fn(priv, NULL, NULL, &st);
 			continue;
 		}
+		if (!strncmp(p, "gc ", 3))
+			continue;	/* the cache GC's totals */
 		if (strncmp(p, "blob ", 5)) {
 			ret = -EINVAL;
 			break;

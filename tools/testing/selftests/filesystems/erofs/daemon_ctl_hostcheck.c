@@ -62,6 +62,7 @@ static void touch(const char *rel)
 
 static const char stats_text[] =
 	"total opens=9 reads=20 closes=4 bytes=123456 errors=2\n"
+	"gc passes=3 culled=2 bytes=8192 busy=1\n"	/* skipped */
 	"blob erofs,dom0 blob1 opens=1 reads=5 closes=1 bytes=8192\n"
 	"blob erofs,dom0 blob2 opens=2 reads=7 closes=0 bytes=100000\n"
 	"blob erofs,dom0 bad\\x2fkey opens=1 reads=0 closes=0 bytes=0\n"

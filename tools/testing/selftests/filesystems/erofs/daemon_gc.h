@@ -16,10 +16,20 @@
  * It never culls a blob in use.  A blob is in use while some mount holds
  * its cookie, in any domain; cachefiles then marks the backing inode
  * S_KERNEL_FILE and "cull" (like "inuse") answers EBUSY, atomically with the
- * unlink.  On top of that the GC skips every blob the daemon still has an
- * object for (between OPEN and CLOSE).  "cull" and "inuse" name a file in
- * the daemon's working directory, so the GC fchdir()s to the fan-out
- * directory for each one and back afterwards.
+ * unlink.  On top of that the GC skips every blob the daemon still had an
+ * object for (between OPEN and CLOSE) when the pass started.  "cull" and
+ * "inuse" name a file in the working directory, so the GC fchdir()s to the
+ * fan-out directory for each one and back afterwards.
+ *
+ * A pass runs in a forked child, so that serving never waits for a scan
+ * or a cull: the commands act on the cache of the open file description
+ * (file->private_data in fs/cachefiles/daemon.c), which the child shares,
+ * and look names up in the caller's own working directory, which the
+ * child has to itself.  At most one pass runs at a time; the serving loop
+ * reaps it (SIGCHLD wakes its ppoll()) and starts the next when it is due.
+ * The child works on a copy of the daemon's state taken at fork(): an
+ * object OPENed later is in use for the kernel, so "cull" refuses it.  Its
+ * totals go to the shared stats mapping (shm->gc).
  */
 #ifndef EROFS_DAEMON_GC_H
 #define EROFS_DAEMON_GC_H
@@ -52,11 +62,15 @@ static struct {
 	int home_fd;		/* the working directory to return to */
 	/* "VERB NAME" ("cull", "inuse") in the working directory: 0 or -errno */
 	int (*command)(const char *verb, const char *name);
-	/* totals, for the log and the host check */
-	uint64_t runs, culled, culled_bytes, busy, requests;
+	uint64_t requests;	/* SIGUSR2s taken */
+	pid_t child;		/* the pass running, 0 if none */
+	bool child_request;	/* ... is one of a request */
+	int listings_fd;	/* ... writes its listings there */
+	struct timespec child_start;
 } gc = {
 	.interval_ms = GC_DEFAULT_INTERVAL_MS,
 	.home_fd = -1,
+	.listings_fd = -1,
 };
 
 static int dev_command(const char *cmd);
@@ -531,7 +545,65 @@ static int gc_scan_mode(int cache_fd, struct gc_scan *s, bool full)
 static int gc_scan(int cache_fd, struct gc_scan *s)
 {
 	/* passes on request and every 16th one read every directory */
-	return gc_scan_mode(cache_fd, s, gc_full || gc.runs % 16 == 0);
+	return gc_scan_mode(cache_fd, s, gc_full || shm->gc.passes % 16 == 0);
+}
+
+/*
+ * The listings go back to the serving process through @fd (a memfd it
+ * made for the pass), so that the next pass, forked from it, has them:
+ * each directory's struct, then the names of each of its fans.
+ */
+static void gc_listings_save(int fd)
+{
+	size_t i, j;
+	bool ok = true;
+
+	for (i = 0; i < gc_nr_voldirs && ok; i++) {
+		const struct gc_voldir *v = gc_voldirs[i];
+
+		ok = write(fd, v, sizeof(*v)) == sizeof(*v);
+		for (j = 0; j < 256 && ok; j++)
+			if (v->fan[j].valid && v->fan[j].len)
+				ok = write(fd, v->fan[j].names, v->fan[j].len) ==
+				     (ssize_t)v->fan[j].len;
+	}
+	if (!ok)	/* the loader sees a short record and drops it */
+		logmsg("GC: cannot save the listings: %s", strerror(errno));
+}
+
+/* Replace ours with the listings of the pass that wrote @fd. */
+static void gc_listings_load(int fd)
+{
+	struct gc_voldir rec;
+	size_t i, j;
+
+	for (i = 0; i < gc_nr_voldirs; i++) {
+		for (j = 0; j < 256; j++)
+			free(gc_voldirs[i]->fan[j].names);
+		free(gc_voldirs[i]);
+	}
+	gc_nr_voldirs = 0;
+	if (lseek(fd, 0, SEEK_SET))
+		return;
+	while (read(fd, &rec, sizeof(rec)) == sizeof(rec)) {
+		struct gc_voldir *v = gc_voldir(rec.name);
+
+		if (!v)
+			return;
+		for (j = 0; j < 256; j++) {
+			struct gc_fan *f = &v->fan[j];
+
+			if (!rec.fan[j].valid)
+				continue;
+			f->names = malloc(rec.fan[j].len + 1);
+			if (!f->names ||
+			    read(fd, f->names, rec.fan[j].len) != (ssize_t)rec.fan[j].len)
+				return;	/* f stays invalid: read again */
+			f->len = f->cap = rec.fan[j].len;
+			f->mtime = rec.fan[j].mtime;
+			f->valid = true;
+		}
+	}
 }
 
 static int gc_cmp_age(const void *a, const void *b)
@@ -611,29 +683,19 @@ static const char *gc_names(const struct gc_scan *s, const struct gc_file *f,
 }
 
 /*
- * Log cachefiles' "inuse" verdict on every backing file, for operators and
- * tests: "GC inuse vol=V key=K bytes=N -> in use|not in use".
+ * Log cachefiles' "inuse" verdict on every backing file of @s, for
+ * operators and tests: "GC inuse vol=V key=K bytes=N -> in use|not in use".
  */
-static void gc_report(void)
+static void gc_report(int cache_fd, const struct gc_scan *s)
 {
 	char evol[ESC_MAX], ekey[ESC_MAX];
-	struct gc_scan s = { 0 };
 	unsigned int busy = 0;
-	int cache_fd;
 	size_t i;
 
-	cache_fd = gc_open_cache();
-	if (cache_fd < 0 || gc_scan(cache_fd, &s)) {
-		logmsg("GC inuse report: cannot scan %s/cache: %s", opt.cachedir,
-		       strerror(errno));
-		if (cache_fd >= 0)
-			close(cache_fd);
-		return;
-	}
-	for (i = 0; i < s.nr; i++) {
-		const struct gc_file *f = &s.files[i];
-		const char *what = gc_names(&s, f, evol, ekey);
-		int ret = gc_command_at(cache_fd, s.vols[f->vdir], f->fdir,
+	for (i = 0; i < s->nr; i++) {
+		const struct gc_file *f = &s->files[i];
+		const char *what = gc_names(s, f, evol, ekey);
+		int ret = gc_command_at(cache_fd, s->vols[f->vdir], f->fdir,
 					"inuse", f->name);
 
 		busy += ret == -EBUSY;
@@ -642,11 +704,8 @@ static void gc_report(void)
 		       !ret ? "not in use" : ret == -EBUSY ? "in use" : "error: ",
 		       ret && ret != -EBUSY ? strerror(-ret) : "");
 	}
-	logmsg("GC inuse report: %zu files, %llu bytes, %u in use", s.nr,
-	       (unsigned long long)s.total, busy);
-	close(cache_fd);
-	free(s.files);
-	free(s.vols);
+	logmsg("GC inuse report: %zu files, %llu bytes, %u in use", s->nr,
+	       (unsigned long long)s->total, busy);
 }
 
 static long long gc_mono_us(void)
@@ -658,42 +717,27 @@ static long long gc_mono_us(void)
 }
 
 /*
- * One pass: measure the cache and, above the high mark, cull the least
- * recently used blobs nobody uses until at or under the low mark.
- * Returns the number of files culled, or -1.
+ * Above the high mark, cull the least recently used files of @s that
+ * nobody uses until at or under the low mark.  Returns the number culled.
  */
-static int gc_run(void)
+static int gc_cull(int cache_fd, struct gc_scan *s, uint64_t high,
+		   uint64_t low)
 {
 	char evol[ESC_MAX], ekey[ESC_MAX];
-	struct gc_scan s = { 0 };
-	uint64_t high, low, usage;
-	int cache_fd, nr = 0, busy = 0;
+	uint64_t usage = s->total;
+	int nr = 0, busy = 0;
 	size_t i;
 
-	gc.runs++;
-	if (gc_marks(&high, &low))
-		return -1;
-	cache_fd = gc_open_cache();
-	if (cache_fd < 0)
-		return 0;	/* nothing cached yet */
-	if (gc_scan(cache_fd, &s)) {
-		logmsg("GC: cannot scan %s/cache: %s", opt.cachedir,
-		       strerror(errno));
-		close(cache_fd);
-		return -1;
-	}
-	usage = s.total;
 	if (usage <= high)
-		goto out;
-
+		return 0;
 	logmsg("GC: cache %llu bytes in %zu files, over the high mark %llu: culling to %llu",
-	       (unsigned long long)usage, s.nr, (unsigned long long)high,
+	       (unsigned long long)usage, s->nr, (unsigned long long)high,
 	       (unsigned long long)low);
-	qsort(s.files, s.nr, sizeof(*s.files), gc_cmp_age);
-	for (i = 0; i < s.nr && usage > low; i++) {
-		const struct gc_file *f = &s.files[i];
-		const char *vdir = s.vols[f->vdir];
-		const char *what = gc_names(&s, f, evol, ekey);
+	qsort(s->files, s->nr, sizeof(*s->files), gc_cmp_age);
+	for (i = 0; i < s->nr && usage > low; i++) {
+		const struct gc_file *f = &s->files[i];
+		const char *vdir = s->vols[f->vdir];
+		const char *what = gc_names(s, f, evol, ekey);
 		long long t0, t1;
 		int ret;
 
@@ -704,7 +748,7 @@ static int gc_run(void)
 			logmsg("GC skip vol=%s %s=%s -> in use (the daemon has it open)",
 			       evol, what, ekey);
 			busy++;
-			gc.busy++;
+			shm->gc.busy++;
 			continue;
 		}
 		t0 = gc_mono_us();
@@ -713,15 +757,15 @@ static int gc_run(void)
 		if (!ret) {
 			usage -= f->bytes < usage ? f->bytes : usage;
 			nr++;
-			gc.culled++;
-			gc.culled_bytes += f->bytes;
+			shm->gc.culled++;
+			shm->gc.bytes += f->bytes;
 			logmsg("GC cull vol=%s %s=%s bytes=%llu t0=%lld.%06lld t1=%lld.%06lld -> culled",
 			       evol, what, ekey, (unsigned long long)f->bytes,
 			       t0 / 1000000, t0 % 1000000, t1 / 1000000,
 			       t1 % 1000000);
 		} else if (ret == -EBUSY) {
 			busy++;
-			gc.busy++;
+			shm->gc.busy++;
 			logmsg("GC skip vol=%s %s=%s -> in use (cull: EBUSY)",
 			       evol, what, ekey);
 		} else if (ret == -ESTALE || ret == -ENOENT) {
@@ -736,7 +780,42 @@ static int gc_run(void)
 	logmsg("GC: cache %llu bytes after culling %d files%s (%d in use)",
 	       (unsigned long long)usage, nr,
 	       usage > low ? ", still over the low mark" : "", busy);
-out:
+	return nr;
+}
+
+/*
+ * One pass: measure the cache (one scan) and log the inuse report of every
+ * file if @report; then, with a budget, cull (gc_cull()).  Returns the
+ * number of files culled, or -1.
+ */
+static int gc_run(bool report)
+{
+	struct gc_scan s = { 0 };
+	uint64_t high = 0, low = 0;
+	int cache_fd, nr = 0;
+
+	if (gc_enabled()) {
+		shm->gc.passes++;
+		if (gc_marks(&high, &low))
+			return -1;
+	}
+	cache_fd = gc_open_cache();
+	if (cache_fd < 0) {
+		if (report)
+			logmsg("GC inuse report: no cache yet (%s/cache: %s)",
+			       opt.cachedir, strerror(errno));
+		return 0;	/* nothing cached yet */
+	}
+	if (gc_scan(cache_fd, &s)) {
+		logmsg("GC: cannot scan %s/cache: %s", opt.cachedir,
+		       strerror(errno));
+		close(cache_fd);
+		return -1;
+	}
+	if (report)
+		gc_report(cache_fd, &s);
+	if (gc_enabled())
+		nr = gc_cull(cache_fd, &s, high, low);
 	close(cache_fd);
 	free(s.files);
 	free(s.vols);
@@ -751,67 +830,163 @@ static void gc_on_request(int sig)
 	gc_requested = 1;
 }
 
+/* SIGCHLD: only to wake the serving loop's ppoll() when a pass ends. */
+static void gc_on_child(int sig)
+{
+	(void)sig;
+}
+
 /*
  * Called by serve() once it waits with @waitmask: SIGUSR2 (blocked since
- * main() started) is let in while waiting, like SIGTERM.
+ * main() started) and SIGCHLD (a pass ended) are let in only while
+ * waiting, like SIGTERM, so they never interrupt a reply.
  */
 static void gc_setup_signals(sigset_t *waitmask)
 {
 	struct sigaction sa;
+	sigset_t block;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = gc_on_request;
 	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = gc_on_request;
 	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = gc_on_child;
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, NULL);
 	sigdelset(waitmask, SIGUSR2);
+	sigdelset(waitmask, SIGCHLD);
 }
 
 /*
- * The wait after a pass: the interval, but at least 4 times what the pass
- * cost, so that the GC never takes more than a fifth of the daemon's time
- * from serving requests, however slow the cache's filesystem is to scan.
+ * The wait after a pass: the interval, but at least what the pass cost, so
+ * that the GC never takes more than half a CPU, however slow
+ * the cache's filesystem is to scan.  Serving does not wait for it.
  */
 static long gc_wait_ms(void)
 {
 	long w = gc.interval_ms;
 
-	return w > 4 * gc.last_cost_ms ? w : 4 * gc.last_cost_ms;
+	return w > gc.last_cost_ms ? w : gc.last_cost_ms;
 }
 
-static void gc_pass_done(const struct timespec *start)
+/* The body of a pass, in the child. */
+static void gc_pass(bool request, uint64_t nr)
 {
-	gc.last_cost_ms = ms_since(start);
+	gc_full = request;
+	gc_run(request);
+	gc_full = false;
+	if (request)
+		logmsg("GC request #%llu done", (unsigned long long)nr);
+}
+
+/*
+ * Fork the child of one pass.  It closes its copies of the objects' fds
+ * at once: an anon fd it kept would keep the kernel's object, and so its
+ * volume, alive after the daemon closed it on CLOSE.
+ */
+static void gc_start(bool request)
+{
+	pid_t parent = getpid(), pid;
+	struct object *o;
+	uint32_t i;
+
+	if (request)
+		gc.requests++;
+	clock_gettime(CLOCK_MONOTONIC, &gc.child_start);
+	gc.listings_fd = memfd_create("erofs-daemon-gc", MFD_CLOEXEC);
+	pid = gc.listings_fd < 0 ? -1 : fork();
+	if (pid < 0) {
+		logmsg("GC: cannot fork a pass: %s; running it in the serving loop",
+		       strerror(errno));
+		if (gc.listings_fd >= 0)
+			close(gc.listings_fd);
+		gc.listings_fd = -1;
+		gc_pass(request, gc.requests);
+		clock_gettime(CLOCK_MONOTONIC, &gc.last);
+		return;
+	}
+	if (pid) {
+		gc.child = pid;
+		gc.child_request = request;
+		return;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	for (i = 0; i < obj_nbuckets; i++)
+		for (o = obj_buckets[i]; o; o = o->next) {
+			if (o->anon_fd >= 0)
+				close(o->anon_fd);
+			if (o->blob_fd >= 0)
+				close(o->blob_fd);
+			o->anon_fd = o->blob_fd = -1;
+		}
+	for (o = held_objects; o; o = o->next) {
+		if (o->anon_fd >= 0)
+			close(o->anon_fd);
+		if (o->blob_fd >= 0)
+			close(o->blob_fd);
+	}
+	gc_pass(request, gc.requests);
+	gc_listings_save(gc.listings_fd);
+	_exit(0);
+}
+
+/* Reap the pass if it ended (or wait for it): true if none is running. */
+static bool gc_reap(bool wait)
+{
+	int status = 0;
+	pid_t r;
+
+	if (!gc.child)
+		return true;
+	r = waitpid(gc.child, &status, wait ? 0 : WNOHANG);
+	if (r == 0 || (r < 0 && errno == EINTR))
+		return false;
+	if (r == gc.child && WIFEXITED(status) && !WEXITSTATUS(status))
+		gc_listings_load(gc.listings_fd);
+	else
+		logmsg("GC: the pass %d ended with status 0x%x%s", (int)gc.child,
+		       status, gc.child_request ? " (request not done)" : "");
+	close(gc.listings_fd);
+	gc.listings_fd = -1;
+	gc.child = 0;
+	gc.last_cost_ms = ms_since(&gc.child_start);
 	if (gc.last_cost_ms >= 500)
 		logmsg("GC: slow pass: %ld ms; the next one in %ld ms at the earliest",
 		       gc.last_cost_ms, gc_wait_ms());
 	clock_gettime(CLOCK_MONOTONIC, &gc.last);
+	stats_dirty = true;	/* its totals */
+	return true;
 }
 
-/* Main loop hook: run a pass when one is due. */
+/* On exit: a pass still running is killed (each command is atomic). */
+static void gc_stop(void)
+{
+	if (gc.child) {
+		kill(gc.child, SIGKILL);
+		gc_reap(true);
+	}
+}
+
+/* Main loop hook: reap the pass that ended, start one when one is due. */
 static void gc_tick(void)
 {
-	struct timespec start;
-
+	if (!gc_reap(false))
+		return;		/* one at a time; a request waits for it */
 	if (gc_requested) {
 		gc_requested = 0;
-		gc.requests++;
-		clock_gettime(CLOCK_MONOTONIC, &start);
-		gc_full = true;
-		gc_report();
-		if (gc_enabled())
-			gc_run();
-		gc_full = false;
-		logmsg("GC request #%llu done", (unsigned long long)gc.requests);
-		gc_pass_done(&start);
+		gc_start(true);
 		return;
 	}
 	if (!gc_enabled())
 		return;
 	if (gc.last.tv_sec && ms_since(&gc.last) < gc_wait_ms())
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	gc_run();
-	gc_pass_done(&start);
+	gc_start(false);
 }
 
 /* Main loop hook: wake up for the next pass at the latest. */
@@ -819,8 +994,8 @@ static void gc_poll_timeout(struct timespec *ts, struct timespec **tmo)
 {
 	long left;
 
-	if (!gc_enabled())
-		return;
+	if (!gc_enabled() || gc.child)
+		return;		/* SIGCHLD wakes the loop when the pass ends */
 	left = gc_wait_ms() - ms_since(&gc.last);
 	if (left < 0)
 		left = 0;

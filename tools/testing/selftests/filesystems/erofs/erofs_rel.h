@@ -141,52 +141,39 @@ static inline long long read_whole(const char *path)
 	return total;
 }
 
+struct read_tree_state {
+	int files;
+	char *bad;
+	size_t size;
+};
+
+static inline int read_tree_entry(const char *path, const struct stat *st,
+				  int err, void *arg)
+{
+	struct read_tree_state *r = arg;
+	long long got;
+
+	if (!err && !S_ISREG(st->st_mode))
+		return 0;
+	got = err ? err : read_whole(path);
+	if (got < 0) {
+		snprintf(r->bad, r->size, "%s", path);
+		return (int)got;
+	}
+	r->files++;
+	return 0;
+}
+
 /*
  * Walk @dir reading every regular file: returns the number of files read,
  * or -errno of the first failure (path in @bad).
  */
 static inline int read_tree(const char *dir, char *bad, size_t size)
 {
-	struct dirent *de;
-	int n = 0, r;
-	DIR *d = opendir(dir);
+	struct read_tree_state r = { .bad = bad, .size = size };
+	int ret = walk_tree(dir, read_tree_entry, &r);
 
-	if (!d) {
-		snprintf(bad, size, "%s", dir);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &st)) {
-			r = -errno;
-			snprintf(bad, size, "%s", p);
-			closedir(d);
-			return r;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			r = read_tree(p, bad, size);
-		} else if (S_ISREG(st.st_mode)) {
-			long long got = read_whole(p);
-
-			r = got < 0 ? (int)got : 1;
-			if (got < 0)
-				snprintf(bad, size, "%s", p);
-		} else {
-			r = 0;
-		}
-		if (r < 0) {
-			closedir(d);
-			return r;
-		}
-		n += r;
-	}
-	closedir(d);
-	return n;
+	return ret < 0 ? ret : r.files;
 }
 
 static inline void drop_caches(void)

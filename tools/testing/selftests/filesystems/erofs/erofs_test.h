@@ -194,31 +194,65 @@ static inline int compare_trees(const char *want, const char *got)
 	return n;
 }
 
-/* Number of regular files under @dir (recursively) named exactly @name. */
-static inline int count_files_named(const char *dir, const char *name)
+/*
+ * Called by walk_tree() for every entry under its @dir, with the entry's
+ * lstat() in @st and @err 0; a directory before what it holds.  When a
+ * directory cannot be opened, or an entry's path is too long or cannot be
+ * lstat()ed, it is called with @st NULL and @err the -errno instead.
+ * Returns 0 to go on, or a negative value that ends the walk.
+ */
+typedef int (*walk_fn)(const char *path, const struct stat *st, int err,
+		       void *arg);
+
+/* Visit the tree under @dir depth first: 0, or what stopped @fn. */
+static inline int walk_tree(const char *dir, walk_fn fn, void *arg)
 {
 	struct dirent *de;
-	int n = 0;
+	int ret = 0;
 	DIR *d = opendir(dir);
 
 	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
+		return fn(dir, NULL, -errno, arg);
+	while (!ret && (de = readdir(d))) {
 		char p[PATH_MAX];
 		struct stat st;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= PATH_MAX ||
-		    lstat(p, &st))
-			continue;
-		if (S_ISDIR(st.st_mode))
-			n += count_files_named(p, name);
-		else if (S_ISREG(st.st_mode) && !strcmp(de->d_name, name))
-			n++;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= PATH_MAX)
+			ret = fn(p, NULL, -ENAMETOOLONG, arg);
+		else if (lstat(p, &st))
+			ret = fn(p, NULL, -errno, arg);
+		else if (!(ret = fn(p, &st, 0, arg)) && S_ISDIR(st.st_mode))
+			ret = walk_tree(p, fn, arg);
 	}
 	closedir(d);
-	return n;
+	return ret;
+}
+
+struct files_named {
+	const char *name;
+	int n;
+};
+
+static inline int count_named(const char *path, const struct stat *st,
+			      int err, void *arg)
+{
+	struct files_named *c = arg;
+	const char *base = strrchr(path, '/');
+
+	if (!err && S_ISREG(st->st_mode) && !strcmp(base ? base + 1 : path, c->name))
+		c->n++;
+	return 0;
+}
+
+/* Number of regular files under @dir (recursively) named exactly @name. */
+static inline int count_files_named(const char *dir, const char *name)
+{
+	struct files_named c = { .name = name };
+
+	walk_tree(dir, count_named, &c);
+	return c.n;
 }
 
 #endif /* EROFS_SELFTEST_H */

@@ -153,30 +153,21 @@ static int wait_inuse(const struct daemon_ctl *d, const char *vol,
 	}
 }
 
+static int add_usage(const char *path, const struct stat *st, int err,
+		     void *arg)
+{
+	(void)path;
+	if (!err && S_ISREG(st->st_mode))
+		*(long long *)arg += (long long)st->st_blocks * 512;
+	return 0;
+}
+
 /* Allocated bytes of all backing files under CACHE/cache. */
 static long long cache_usage(const char *dir)
 {
-	struct dirent *de;
 	long long sum = 0;
-	DIR *d = opendir(dir);
 
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &st))
-			continue;
-		if (S_ISDIR(st.st_mode))
-			sum += cache_usage(p);
-		else if (S_ISREG(st.st_mode))
-			sum += (long long)st.st_blocks * 512;
-	}
-	closedir(d);
+	walk_tree(dir, add_usage, &sum);
 	return sum;
 }
 
@@ -586,19 +577,21 @@ TEST_F_TIMEOUT(gc_storm, storm, 600)
 	long long end_ms = daemon_ms_now() + STORM_SECONDS * 1000LL * stress_factor();
 	struct daemon_blob_stats total, st;
 	pid_t pids[STORM_WORKERS];
-	long long usage = -1;
-	int i, culls, bad, refetched = 0, failed = 0;
+	long long usage = -1, before, want;
+	int i, culls, storm_culls, bad, refetched = 0, failed = 0;
 	char blob[128];
 	const char *log;
 
 	/*
-	 * Known failure, kept visible: the GC scans the cache on the daemon's
-	 * serving loop, which starves the storm's mounts (4-11 cycles in 30 s
-	 * under TCG), so the storm cannot show culls while mounts come and go.
-	 * GC_STORM=1 on the guest command line runs it anyway.
+	 * Known failure, kept visible: with the GC off the daemon's serving
+	 * loop the storm gets ~300 mount cycles and ~100 culls in 30 s, and
+	 * finds a cachefiles window: a cull between a mount's lookup of the
+	 * backing file and its marking it in use fails that mount with
+	 * ENOBUFS ("Inode already in use" in the kernel log).  A kernel bug,
+	 * not the daemon's.  GC_STORM=1 on the guest command line runs it.
 	 */
 	if (!getenv("GC_STORM"))
-		SKIP(return, "the daemon's GC scan stalls its serving loop; GUEST_CMDLINE=GC_STORM=1 runs it");
+		SKIP(return, "finds the cachefiles cull/lookup window (a mount fails with ENOBUFS); GUEST_CMDLINE=GC_STORM=1 runs it");
 
 	for (i = 0; i < STORM_WORKERS; i++) {
 		pids[i] = fork();
@@ -618,18 +611,31 @@ TEST_F_TIMEOUT(gc_storm, storm, 600)
 	}
 	EXPECT_EQ(0, failed) TH_LOG("%s", self->sh->why);
 	printf("# %d mount cycles\n", self->sh->nr);
+	/* a GC pass on the daemon's serving loop left it 4-11 */
+	EXPECT_GE(self->sh->nr, 40) TH_LOG("the storm's mounts were starved");
+	storm_culls = log_count(&self->daemon, " GC cull vol=");
+	printf("# during the storm: %d GC passes over the budget, %d culls, %d slow passes\n",
+	       log_count(&self->daemon, ", over the high mark "), storm_culls,
+	       log_count(&self->daemon, " GC: slow pass"));
+	EXPECT_GT(storm_culls, 10) TH_LOG("few culls while mounts came and went");
 
-	/* Everything unmounted: the GC gets the cache under the low mark. */
+	/*
+	 * Everything unmounted: the last blobs' files are linked in now.  A
+	 * pass that finds the cache over the budget culls it to the low mark;
+	 * one that finds it between the marks leaves it.
+	 */
+	usage = before = cache_usage(self->cache);
+	want = before > STORM_HIGH ? STORM_LOW : STORM_HIGH;
 	for (i = 0; i < 50; i++) {
 		ASSERT_NE(NULL, gc_request(&self->daemon));
 		usage = cache_usage(self->cache);
-		if (usage <= STORM_LOW)
+		if (usage <= want)
 			break;
 		daemon_sleep_ms(200);
 	}
-	printf("# cache after the storm: %lld bytes (budget %d, low mark %d)\n",
-	       usage, STORM_HIGH, STORM_LOW);
-	EXPECT_LE(usage, STORM_LOW);
+	printf("# cache after the storm: %lld bytes, %lld before the last passes (budget %d, low mark %d)\n",
+	       usage, before, STORM_HIGH, STORM_LOW);
+	EXPECT_LE(usage, want);
 
 	log = log_read(&self->daemon);
 	bad = storm_violations(log, self->sh, &culls);
@@ -644,6 +650,8 @@ TEST_F_TIMEOUT(gc_storm, storm, 600)
 		daemon_log_tail(&self->daemon, 60);
 	}
 	EXPECT_EQ(0, log_count(&self->daemon, "cull failed"));
+	/* every pass over the budget reached the low mark, or was stopped by blobs in use */
+	EXPECT_EQ(0, log_count(&self->daemon, ", still over the low mark (0 in use)"));
 
 	/* Culled blobs were fetched again by later mounts. */
 	ASSERT_EQ(0, layer_blob("shared", blob, sizeof(blob)));

@@ -27,14 +27,16 @@
 
 #define MNT	"/mnt/keylen.a"
 
-FIXTURE(keylen) {
+/* What both fixtures (keylen_ok, keylen) hold. */
+struct keylen_self {
 	struct daemon_ctl daemon;
 	struct leak_base base;
 	char cache[PATH_MAX];
 	bool hung;
 };
 
-FIXTURE_SETUP(keylen)
+static void keylen_start(struct __test_metadata *_metadata,
+			 struct keylen_self *self)
 {
 	leak_baseline(&self->base);
 	ASSERT_EQ(0, fresh_cache_dir("keylen", self->cache, sizeof(self->cache)));
@@ -42,7 +44,8 @@ FIXTURE_SETUP(keylen)
 				  BLOB_DIR, NULL));
 }
 
-FIXTURE_TEARDOWN(keylen)
+static void keylen_stop(struct __test_metadata *_metadata,
+			struct keylen_self *self)
 {
 	char why[256];
 
@@ -56,7 +59,7 @@ FIXTURE_TEARDOWN(keylen)
 }
 
 /* Mount with raw options in a child, bounded.  0 or -errno. */
-static int mount_opts_bounded(FIXTURE_DATA(keylen) *self, const char *opts)
+static int mount_opts_bounded(struct keylen_self *self, const char *opts)
 {
 	struct erofs_mount_req r = { .target = MNT };
 	pid_t left = 0;
@@ -82,7 +85,7 @@ static void fill(char *buf, char c, int n, bool unprintable_last)
  * bytes outside 0x21..0x7e and '\\' as \xNN.  A data blob's OPEN comes
  * from an fscache worker and may follow mount(2)'s return.
  */
-static int daemon_saw_open(FIXTURE_DATA(keylen) *self, const char *key, int ms)
+static int daemon_saw_open(struct keylen_self *self, const char *key, int ms)
 {
 	char needle[1200];
 	size_t o;
@@ -106,7 +109,7 @@ static int daemon_saw_open(FIXTURE_DATA(keylen) *self, const char *key, int ms)
  * @unprintable), in @domain or none.  Returns 0 or -errno; *saw: whether
  * the daemon got an OPEN of that name.
  */
-static int mount_device_name(FIXTURE_DATA(keylen) *self, int len,
+static int mount_device_name(struct keylen_self *self, int len,
 			     bool unprintable, const char *domain, int *saw)
 {
 	char name[300], opts[640];
@@ -122,7 +125,7 @@ static int mount_device_name(FIXTURE_DATA(keylen) *self, int len,
 }
 
 /* Mount with an @flen-byte fsid and a @dlen-byte domain_id (0: none). */
-static int mount_len(FIXTURE_DATA(keylen) *self, int flen, int dlen)
+static int mount_len(struct keylen_self *self, int flen, int dlen)
 {
 	char fsid[300] = "", domain[300] = "";
 	pid_t left = 0;
@@ -138,7 +141,7 @@ static int mount_len(FIXTURE_DATA(keylen) *self, int flen, int dlen)
 
 /* R5: the longest names that work mount and read byte-exact. */
 static void mounts_ok(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(keylen) *self, const char *fsid,
+		      struct keylen_self *self, const char *fsid,
 		      const char *domain, const char *expect)
 {
 	int ret = erofs_mount_bounded(MNT, fsid, domain, 30000, NULL);
@@ -157,54 +160,93 @@ static void mounts_ok(struct __test_metadata *_metadata,
 		EXPECT_GT(compare_trees(expect, MNT), 0);
 }
 
-TEST_F_TIMEOUT(keylen, R5_domain_id_248_bytes_ok, 120)
-{
-	char dom[300];
+/*
+ * R5: the longest names that work mount and read byte-exact (bootA, or its
+ * copy named by the fsid), one case a row.  This fixture runs before
+ * keylen, whose cases over the limits end with the crash-prone ones.
+ */
+FIXTURE(keylen_ok) {
+	struct keylen_self k;
+};
 
-	fill(dom, 'd', 248, false);
-	mounts_ok(_metadata, self, "bootA", dom, EXPECT_DIR "/bootA");
+FIXTURE_VARIANT(keylen_ok) {
+	int fsid_len;		/* an fsid of this many 'L'; 0: "bootA" */
+	bool space_last;	/* ... whose last byte is a space */
+	const char *domain;
+	int domain_len;		/* a domain_id of this many 'd' instead */
+};
+
+FIXTURE_VARIANT_ADD(keylen_ok, domain_id_248_bytes) {
+	.domain_len = 248,
+};
+
+FIXTURE_VARIANT_ADD(keylen_ok, fsid_248_bytes_no_domain) {
+	.fsid_len = 248,
+};
+
+FIXTURE_VARIANT_ADD(keylen_ok, fsid_248_bytes_in_domain) {
+	.fsid_len = 248,
+	.domain = "r5dom",
+};
+
+FIXTURE_VARIANT_ADD(keylen_ok, fsid_252_bytes_in_domain) {
+	.fsid_len = 252,
+	.domain = "r5dom",
+};
+
+FIXTURE_VARIANT_ADD(keylen_ok, fsid_189_bytes_with_space_in_domain) {
+	.fsid_len = 189,
+	.space_last = true,
+	.domain = "r5dom",
+};
+
+FIXTURE_SETUP(keylen_ok)
+{
+	keylen_start(_metadata, &self->k);
+}
+
+FIXTURE_TEARDOWN(keylen_ok)
+{
+	keylen_stop(_metadata, &self->k);
+}
+
+TEST_F_TIMEOUT(keylen_ok, R5_mounts_byte_exact, 120)
+{
+	char fsid[300] = "bootA", dom[300];
+	const char *domain = variant->domain;
+
+	if (variant->fsid_len)
+		fill(fsid, 'L', variant->fsid_len, variant->space_last);
+	if (variant->domain_len) {
+		fill(dom, 'd', variant->domain_len, false);
+		domain = dom;
+	}
+	mounts_ok(_metadata, &self->k, fsid, domain, EXPECT_DIR "/bootA");
+}
+
+/* One byte over R5's limits, and R2's device= names; crash-prone ones last. */
+FIXTURE(keylen) {
+	struct keylen_self k;
+};
+
+FIXTURE_SETUP(keylen)
+{
+	keylen_start(_metadata, &self->k);
+}
+
+FIXTURE_TEARDOWN(keylen)
+{
+	keylen_stop(_metadata, &self->k);
 }
 
 TEST_F_TIMEOUT(keylen, R5_domain_id_249_bytes_einval, 120)
 {
-	EXPECT_EQ(-EINVAL, mount_len(self, 5, 249));
-}
-
-TEST_F_TIMEOUT(keylen, R5_fsid_248_bytes_no_domain_ok, 120)
-{
-	char fsid[300];
-
-	fill(fsid, 'L', 248, false);
-	mounts_ok(_metadata, self, fsid, NULL, EXPECT_DIR "/bootA");
+	EXPECT_EQ(-EINVAL, mount_len(&self->k, 5, 249));
 }
 
 TEST_F_TIMEOUT(keylen, R5_fsid_249_bytes_no_domain_einval, 120)
 {
-	EXPECT_EQ(-EINVAL, mount_len(self, 249, 0));
-}
-
-TEST_F_TIMEOUT(keylen, R5_fsid_248_bytes_in_domain_ok, 120)
-{
-	char fsid[300];
-
-	fill(fsid, 'L', 248, false);
-	mounts_ok(_metadata, self, fsid, "r5dom", EXPECT_DIR "/bootA");
-}
-
-TEST_F_TIMEOUT(keylen, R5_fsid_252_bytes_in_domain_ok, 120)
-{
-	char fsid[300];
-
-	fill(fsid, 'L', 252, false);
-	mounts_ok(_metadata, self, fsid, "r5dom", EXPECT_DIR "/bootA");
-}
-
-TEST_F_TIMEOUT(keylen, R5_fsid_189_bytes_with_space_in_domain_ok, 120)
-{
-	char fsid[300];
-
-	fill(fsid, 'L', 189, true);
-	mounts_ok(_metadata, self, fsid, "r5dom", EXPECT_DIR "/bootA");
+	EXPECT_EQ(-EINVAL, mount_len(&self->k, 249, 0));
 }
 
 TEST_F_TIMEOUT(keylen, R5_fsid_190_bytes_with_space_in_domain_einval, 120)
@@ -220,18 +262,18 @@ TEST_F_TIMEOUT(keylen, R5_fsid_190_bytes_with_space_in_domain_einval, 120)
 TEST_F_TIMEOUT(keylen, hostile_domain_id_250_bytes_einval, 120)
 {
 	/* stock: volume key "erofs,<250>" is over NAME_MAX: -ENOMEM */
-	EXPECT_EQ(-EINVAL, mount_len(self, 8, 250));
+	EXPECT_EQ(-EINVAL, mount_len(&self->k, 8, 250));
 }
 
 TEST_F_TIMEOUT(keylen, hostile_fsid_256_bytes_in_domain_einval, 120)
 {
 	/* stock: fscache refuses keys over 255 bytes: the cookie is NULL */
-	EXPECT_EQ(-EINVAL, mount_len(self, 256, 4));
+	EXPECT_EQ(-EINVAL, mount_len(&self->k, 256, 4));
 }
 
 TEST_F_TIMEOUT(keylen, hostile_fsid_250_bytes_no_domain_einval, 120)
 {
-	EXPECT_EQ(-EINVAL, mount_len(self, 250, 0));
+	EXPECT_EQ(-EINVAL, mount_len(&self->k, 250, 0));
 }
 
 /* R2: device= names that fit are served like any other. */
@@ -242,7 +284,7 @@ TEST_F_TIMEOUT(keylen, R2_device_names_250_to_252_bytes_ok, 300)
 
 	for (k = 0; k < 2; k++)
 		for (len = 250; len <= 252; len++) {
-			ret = mount_device_name(self, len, false, doms[k], &saw);
+			ret = mount_device_name(&self->k, len, false, doms[k], &saw);
 			EXPECT_EQ(0, ret) TH_LOG("%d-byte device= %s: %s", len,
 						 doms[k] ? "in a domain" : "without domain",
 						 strerror(-ret));
@@ -256,7 +298,7 @@ TEST_F_TIMEOUT(keylen, R2_device_names_250_to_252_bytes_ok, 300)
 
 TEST_F_TIMEOUT(keylen, R2_device_name_189_bytes_with_space_ok, 120)
 {
-	int saw, ret = mount_device_name(self, 189, true, "r2dom", &saw);
+	int saw, ret = mount_device_name(&self->k, 189, true, "r2dom", &saw);
 
 	EXPECT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
 	if (!ret)
@@ -269,7 +311,7 @@ TEST_F_TIMEOUT(keylen, R2_device_name_190_bytes_with_space_einval, 120)
 	int k, saw, ret;
 
 	for (k = 0; k < 2; k++) {
-		ret = mount_device_name(self, 190, true, doms[k], &saw);
+		ret = mount_device_name(&self->k, 190, true, doms[k], &saw);
 		EXPECT_EQ(-EINVAL, ret) TH_LOG("%s: %s", doms[k] ? "in a domain" :
 					       "without domain", strerror(-ret));
 		EXPECT_EQ(0, saw) TH_LOG("the daemon got an OPEN of the name");
@@ -281,7 +323,7 @@ TEST_F_TIMEOUT(keylen, R2_device_name_190_bytes_with_space_einval, 120)
 /* Crash-prone on stock from here on: keep these last. */
 TEST_F_TIMEOUT(keylen, hostile_fsid_253_bytes_in_domain_einval, 120)
 {
-	int ret = mount_len(self, 253, 4);
+	int ret = mount_len(&self->k, 253, 4);
 
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("%s", ret == -ETIMEDOUT ?
 		"mount hung (stock: BUG_ON in cachefiles_cook_key)" : strerror(-ret));
@@ -289,7 +331,7 @@ TEST_F_TIMEOUT(keylen, hostile_fsid_253_bytes_in_domain_einval, 120)
 
 TEST_F_TIMEOUT(keylen, hostile_fsid_255_bytes_in_domain_einval, 120)
 {
-	int ret = mount_len(self, 255, 4);
+	int ret = mount_len(&self->k, 255, 4);
 
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("%s", ret == -ETIMEDOUT ?
 		"mount hung (stock: BUG_ON in cachefiles_cook_key)" : strerror(-ret));
@@ -301,9 +343,9 @@ TEST_F_TIMEOUT(keylen, R2_device_names_253_to_260_bytes_einval, 600)
 	static const char *const doms[] = { NULL, "r2dom" };
 	int len, k, saw, ret;
 
-	for (k = 0; k < 2 && !self->hung; k++)
-		for (len = 253; len <= 260 && !self->hung; len++) {
-			ret = mount_device_name(self, len, false, doms[k], &saw);
+	for (k = 0; k < 2 && !self->k.hung; k++)
+		for (len = 253; len <= 260 && !self->k.hung; len++) {
+			ret = mount_device_name(&self->k, len, false, doms[k], &saw);
 			EXPECT_EQ(-EINVAL, ret) TH_LOG("%d-byte device= %s: %s", len,
 				doms[k] ? "in a domain" : "without domain",
 				ret == -ETIMEDOUT ?

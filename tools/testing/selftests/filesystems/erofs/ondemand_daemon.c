@@ -99,9 +99,10 @@ static struct {
 /*
  * Counters live in a MAP_SHARED anonymous mapping created before any
  * worker is forked, so they survive a worker crash in --supervise mode.
- * Only one process updates them at a time (the worker; the supervisor
- * reads them after the worker is gone).  An entry is filled in before
- * nr_blobs is bumped, so a worker dying half-way leaves no torn entry.
+ * Each counter has one writer at a time: the worker's serving loop, or for
+ * gc only, the GC pass it forked (daemon_gc.h); the supervisor reads them
+ * after the worker is gone.  An entry is filled in before nr_blobs is
+ * bumped, so a worker dying half-way leaves no torn entry.
  */
 struct blob_stat {
 	uint64_t opens;
@@ -123,6 +124,9 @@ struct stats_shm {
 	uint32_t nr_blobs;
 	uint32_t capacity;
 	uint32_t overflowed;
+	struct {		/* cache GC: passes, files and bytes culled, in use */
+		uint64_t passes, culled, bytes, busy;
+	} gc;
 	struct blob_stat blobs[];
 };
 
@@ -440,6 +444,12 @@ static void stats_write(void)
 		  (unsigned long long)shm->opens, (unsigned long long)shm->reads,
 		  (unsigned long long)shm->closes, (unsigned long long)shm->bytes,
 		  (unsigned long long)shm->errors);
+	if (shm->gc.passes)
+		sb_printf(&sb, "gc passes=%llu culled=%llu bytes=%llu busy=%llu\n",
+			  (unsigned long long)shm->gc.passes,
+			  (unsigned long long)shm->gc.culled,
+			  (unsigned long long)shm->gc.bytes,
+			  (unsigned long long)shm->gc.busy);
 	for (i = 0; i < stat_indexed; i++) {
 		const struct blob_stat *b = &shm->blobs[stat_order[i]];
 
@@ -1217,6 +1227,7 @@ static int serve(void)
 	}
 
 	logmsg("stopping: closing %u objects (and %u held)", nr_objects, nr_held);
+	gc_stop();
 	obj_close_all();
 	stats_write();
 	return 0;

@@ -67,35 +67,41 @@ static bool expect0(struct __test_metadata *_metadata, int ret)
 	return !ret;
 }
 
+/*
+ * Mount @first in r7dom, then @second in the same domain: EEXIST, with a
+ * kernel message naming r7layer (the @what of the refusal), and @first
+ * still reads byte-exact.
+ */
+static void r7_second_in_domain_eexist(struct __test_metadata *_metadata,
+				       FIXTURE_DATA(r78) *self,
+				       const char *first, const char *second,
+				       const char *what)
+{
+	char line[512] = "", expect[PATH_MAX];
+
+	snprintf(expect, sizeof(expect), EXPECT_DIR "/%s", first);
+	if (!expect0(_metadata, erofs_mount(MNT_A, first, "r7dom")))
+		return;
+	EXPECT_GT(compare_trees(expect, MNT_A), 0);
+	kmsg_grep(self->kmsg, "", NULL, 0);
+	EXPECT_EQ(-EEXIST, erofs_mount(MNT_B, second, "r7dom"));
+	EXPECT_EQ(1, kmsg_grep(self->kmsg, "r7layer", line, sizeof(line)))
+		TH_LOG("no kernel message names the %s", what);
+	TH_LOG("kernel: %s", line);
+	EXPECT_GT(compare_trees(expect, MNT_A), 0);
+}
+
 TEST_F_TIMEOUT(r78, R7_layer_alone_then_merged_same_domain_eexist, 300)
 {
-	char line[512] = "";
-
-	if (!expect0(_metadata, erofs_mount(MNT_A, "r7layer", "r7dom")))
-		return;
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r7layer", MNT_A), 0);
-	kmsg_grep(self->kmsg, "", NULL, 0);
-	EXPECT_EQ(-EEXIST, erofs_mount(MNT_B, "r7merged", "r7dom"));
-	EXPECT_EQ(1, kmsg_grep(self->kmsg, "r7layer", line, sizeof(line)))
-		TH_LOG("no kernel message names the blob");
-	TH_LOG("kernel: %s", line);
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r7layer", MNT_A), 0);
+	r7_second_in_domain_eexist(_metadata, self, "r7layer", "r7merged",
+				   "blob");
 }
 
 TEST_F_TIMEOUT(r78, R7_merged_then_layer_alone_same_domain_eexist, 300)
 {
-	char line[512] = "";
-
-	if (!expect0(_metadata, erofs_mount(MNT_A, "r7merged", "r7dom")))
-		return;
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r7merged", MNT_A), 0);
-	kmsg_grep(self->kmsg, "", NULL, 0);
 	/* stock 6.12 hands the mount the data blob's cookie as its bootstrap */
-	EXPECT_EQ(-EEXIST, erofs_mount(MNT_B, "r7layer", "r7dom"));
-	EXPECT_EQ(1, kmsg_grep(self->kmsg, "r7layer", line, sizeof(line)))
-		TH_LOG("no kernel message names the fsid");
-	TH_LOG("kernel: %s", line);
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r7merged", MNT_A), 0);
+	r7_second_in_domain_eexist(_metadata, self, "r7merged", "r7layer",
+				   "fsid");
 }
 
 TEST_F_TIMEOUT(r78, R7_layer_and_merged_in_two_domains_ok, 600)
@@ -171,6 +177,19 @@ static void refused(struct __test_metadata *_metadata, FIXTURE_DATA(r78) *self,
 	EXPECT_EQ(0, count_erofs_mounts());
 }
 
+/*
+ * Without fscache options the device or file @src itself mounts and reads
+ * byte-exact, and no fscache volume is registered.
+ */
+static void mounts_plain(struct __test_metadata *_metadata, const char *src)
+{
+	mkdir(MNT_B, 0755);
+	if (!expect0(_metadata, mount(src, MNT_B, "erofs", MS_RDONLY, NULL) ? -errno : 0))
+		return;
+	EXPECT_GT(compare_trees(EXPECT_DIR "/r7layer", MNT_B), 0);
+	EXPECT_EQ(0, count_fscache_volumes("erofs,"));
+}
+
 TEST_F_TIMEOUT(r78, R8_loop_device_with_domain_id_or_fsid_einval, 300)
 {
 	char dev[64];
@@ -180,23 +199,13 @@ TEST_F_TIMEOUT(r78, R8_loop_device_with_domain_id_or_fsid_einval, 300)
 	refused(_metadata, self, dev, "domain_id=r8dom");
 	refused(_metadata, self, dev, "fsid=bootA,domain_id=r8dom");
 	refused(_metadata, self, dev, "fsid=bootA");
-	/* the device itself mounts and reads */
-	mkdir(MNT_B, 0755);
-	if (!expect0(_metadata, mount(dev, MNT_B, "erofs", MS_RDONLY, NULL) ? -errno : 0))
-		return;
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r7layer", MNT_B), 0);
-	EXPECT_EQ(0, count_fscache_volumes("erofs,"));
+	mounts_plain(_metadata, dev);
 }
 
 TEST_F_TIMEOUT(r78, R8_file_backed_with_domain_id_einval, 300)
 {
 	refused(_metadata, self, LAYER, "domain_id=r8dom");
-	/* the file itself mounts and reads */
-	mkdir(MNT_B, 0755);
-	if (!expect0(_metadata, mount(LAYER, MNT_B, "erofs", MS_RDONLY, NULL) ? -errno : 0))
-		return;
-	EXPECT_GT(compare_trees(EXPECT_DIR "/r7layer", MNT_B), 0);
-	EXPECT_EQ(0, count_fscache_volumes("erofs,"));
+	mounts_plain(_metadata, LAYER);
 }
 
 TEST_F_TIMEOUT(r78, R78_kmemleak_clean, 300)
