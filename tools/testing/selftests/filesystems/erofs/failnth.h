@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers of the fault-injection selftests (failnth_test,
- * failnth_workers_test): reading small sysfs/debugfs values, and watching
- * the kernel log (/dev/kmsg) and the taint for what the host's report.sh
+ * failnth_workers_test): reading and writing small sysfs/debugfs values,
+ * saving, preparing and restoring failslab's knobs, and watching the
+ * kernel log (/dev/kmsg) and the taint for what the host's report.sh
  * would fail the run on, so that a test can name the step that caused it.
  */
 #ifndef EROFS_FAILNTH_H
@@ -28,6 +29,68 @@ static inline void read_small(const char *path, char *buf, size_t size)
 	}
 	buf[n > 0 ? n : 0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
+}
+
+static inline int write_small(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * failslab's knobs the tests change, in the order they are restored:
+ * "probability" first, so that nothing is armed while the rest is written.
+ */
+static const char * const failslab_knobs[] = {
+	"probability", "interval", "times", "space", "task-filter",
+	"ignore-gfp-wait", "verbose", NULL,
+};
+
+struct failslab_saved {
+	char val[sizeof(failslab_knobs) / sizeof(failslab_knobs[0])][32];
+};
+
+static inline int failslab_write(const char *knob, const char *val)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), FAILSLAB_DIR "/%s", knob);
+	return write_small(p, val);
+}
+
+/*
+ * Save failslab's knobs into @s, then set what every test here needs: by
+ * default failslab spares allocations that may sleep, i.e. all of a mount
+ * path, and a verbose fault report prints a stack dump that the host's log
+ * scan takes for a bug.  0, or the -errno of a write that failed.
+ */
+static inline int failslab_save_prepare(struct failslab_saved *s)
+{
+	char p[128];
+	int i;
+
+	for (i = 0; failslab_knobs[i]; i++) {
+		snprintf(p, sizeof(p), FAILSLAB_DIR "/%s", failslab_knobs[i]);
+		read_small(p, s->val[i], sizeof(s->val[i]));
+	}
+	return failslab_write("ignore-gfp-wait", "N") ?:
+	       failslab_write("verbose", "0");
+}
+
+/* Write back what failslab_save_prepare() saved (nothing if it did not run). */
+static inline void failslab_restore(const struct failslab_saved *s)
+{
+	int i;
+
+	for (i = 0; failslab_knobs[i]; i++)
+		if (s->val[i][0])
+			failslab_write(failslab_knobs[i], s->val[i]);
 }
 
 /* Kernel log lines the host's report.sh would fail the run on. */

@@ -27,7 +27,7 @@ FIXTURE(failnth) {
 	struct daemon_ctl daemon;
 	struct leak_base base;
 	char cache[PATH_MAX];
-	char old_ignore[16], old_verbose[16];
+	struct failslab_saved failslab;
 };
 
 FIXTURE_SETUP(failnth)
@@ -36,17 +36,8 @@ FIXTURE_SETUP(failnth)
 		SKIP(return, "no /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION)");
 	if (access(FAILSLAB_DIR "/ignore-gfp-wait", W_OK))
 		SKIP(return, "no " FAILSLAB_DIR " (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)");
-	/*
-	 * By default failslab spares allocations that may sleep, i.e. all of
-	 * the mount path; and verbose fault reports print a stack dump the
-	 * log scanner would take for a bug.
-	 */
-	read_small(FAILSLAB_DIR "/ignore-gfp-wait", self->old_ignore,
-		   sizeof(self->old_ignore));
-	read_small(FAILSLAB_DIR "/verbose", self->old_verbose,
-		   sizeof(self->old_verbose));
-	ASSERT_EQ(0, leak_write_file(FAILSLAB_DIR "/ignore-gfp-wait", "N"));
-	ASSERT_EQ(0, leak_write_file(FAILSLAB_DIR "/verbose", "0"));
+	/* fail-nth uses failslab's knobs: sleeping allocations too, no stack dumps */
+	ASSERT_EQ(0, failslab_save_prepare(&self->failslab));
 
 	leak_baseline(&self->base);
 	ASSERT_EQ(0, fresh_cache_dir("failnth", self->cache, sizeof(self->cache)));
@@ -59,10 +50,7 @@ FIXTURE_TEARDOWN(failnth)
 	erofs_umount_all("/mnt/fn.");
 	if (self->daemon.pid)
 		daemon_stop(&self->daemon);
-	if (self->old_ignore[0])
-		leak_write_file(FAILSLAB_DIR "/ignore-gfp-wait", self->old_ignore);
-	if (self->old_verbose[0])
-		leak_write_file(FAILSLAB_DIR "/verbose", self->old_verbose);
+	failslab_restore(&self->failslab);
 }
 
 struct failnth_result {

@@ -11,9 +11,13 @@
  * left behind, the kernel must print nothing the host's log scan fails on
  * and must not be tainted; a window whose fault did not fire must work
  * byte-exact.  The sweep stops at the first window that leaves something
- * behind, and the final check uses another domain: a volume left behind
- * makes the next mount of its domain wait for it forever (in
- * __fscache_acquire_volume, with erofs_domain_list_lock held).
+ * behind (and logs fscache's volumes and cookies, the daemon's anonymous
+ * fds and the tail of its log), and the final check uses another domain:
+ * a volume left behind makes the next mount of its domain wait for it in
+ * __fscache_acquire_volume() for as long as whatever pins it lives.  This
+ * is how the sweep found the CLOSE request lost to a failed allocation
+ * (fixed by "cachefiles: never lose the CLOSE request of an on-demand
+ * object"): the daemon kept that object's fd, and so its cookie and volume.
  */
 #include "kselftest_harness.h"
 #include "erofs_rel.h"
@@ -25,7 +29,7 @@ FIXTURE(workers) {
 	struct daemon_ctl daemon;
 	struct leak_base base;
 	char cache[PATH_MAX];
-	char old_ignore[16], old_verbose[16];
+	struct failslab_saved failslab;
 };
 
 static void failslab_disarm(void);
@@ -35,12 +39,7 @@ FIXTURE_SETUP(workers)
 	if (access(FAILSLAB_DIR "/ignore-gfp-wait", W_OK))
 		SKIP(return, "no " FAILSLAB_DIR " (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)");
 	/* as in failnth_test: sleeping allocations too, no stack dumps */
-	read_small(FAILSLAB_DIR "/ignore-gfp-wait", self->old_ignore,
-		   sizeof(self->old_ignore));
-	read_small(FAILSLAB_DIR "/verbose", self->old_verbose,
-		   sizeof(self->old_verbose));
-	ASSERT_EQ(0, leak_write_file(FAILSLAB_DIR "/ignore-gfp-wait", "N"));
-	ASSERT_EQ(0, leak_write_file(FAILSLAB_DIR "/verbose", "0"));
+	ASSERT_EQ(0, failslab_save_prepare(&self->failslab));
 
 	leak_baseline(&self->base);
 	ASSERT_EQ(0, fresh_cache_dir("failnthw", self->cache, sizeof(self->cache)));
@@ -54,16 +53,8 @@ FIXTURE_TEARDOWN(workers)
 	erofs_umount_all("/mnt/fw.");
 	if (self->daemon.pid)
 		daemon_stop(&self->daemon);
-	if (self->old_ignore[0])
-		leak_write_file(FAILSLAB_DIR "/ignore-gfp-wait", self->old_ignore);
-	if (self->old_verbose[0])
-		leak_write_file(FAILSLAB_DIR "/verbose", self->old_verbose);
+	failslab_restore(&self->failslab);
 }
-
-/* failslab's knobs this test changes, saved and restored. */
-static const char * const fs_knobs[] = {
-	"probability", "interval", "times", "space", "task-filter", NULL,
-};
 
 /* Set make-it-fail on every kworker (@on) or clear it; how many were set. */
 static int kworkers_make_it_fail(int on)
@@ -102,11 +93,10 @@ static long failslab_read(const char *knob)
 
 static int failslab_set(const char *knob, long val)
 {
-	char p[128], v[32];
+	char v[32];
 
-	snprintf(p, sizeof(p), FAILSLAB_DIR "/%s", knob);
 	snprintf(v, sizeof(v), "%ld", val);
-	return leak_write_file(p, v);
+	return failslab_write(knob, v);
 }
 
 /* Arm one fault @space bytes into the kworkers' slab allocations. */
@@ -117,6 +107,48 @@ static int failslab_arm(long space)
 	return failslab_set("task-filter", 1) ?: failslab_set("interval", 1) ?:
 	       failslab_set("space", space) ?: failslab_set("times", 1) ?:
 	       failslab_set("probability", 100);
+}
+
+/* Print a small text file (proc, debugfs) as "# " lines, for diagnosis. */
+static void log_file(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		printf("# %s: %s\n", path, strerror(errno));
+		return;
+	}
+	printf("# --- %s ---\n", path);
+	while (fgets(line, sizeof(line), f))
+		printf("# %s", line);
+	fclose(f);
+}
+
+/* The anonymous fds (one per object) the daemon holds open. */
+static void log_daemon_fds(pid_t pid)
+{
+	char p[64], q[PATH_MAX + 64], target[256];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
+	d = opendir(p);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		ssize_t len;
+
+		snprintf(q, sizeof(q), "%s/%s", p, de->d_name);
+		len = readlink(q, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += !!strstr(target, "anon_inode:[cachefiles]");
+	}
+	closedir(d);
+	printf("# the daemon (pid %d) holds %d cachefiles anon fd(s)\n", (int)pid, n);
 }
 
 static void failslab_disarm(void)
@@ -198,27 +230,12 @@ static int worker_window(const char *cache, long space,
  */
 TEST_F_TIMEOUT(workers, failnth_workers_one_fault_per_window, 3000)
 {
-	char saved[8][32], knob[128];
 	long total, space, step;
 	int i, windows = 0, fired = 0, failed_mounts = 0, bad_reads = 0;
 	char why[512], kwhy[400];
 	struct kwatch kw;
 	struct window w;
 
-	/*
-	 * Known kernel bug, kept visible: one fault about 15.8 KB into the
-	 * workers' allocations leaves the domain's fscache volume behind for
-	 * good (6.12 + the series; cause not found yet), and the next mount
-	 * of that domain then waits for it forever.  FAILNTH_WORKERS=1 on the
-	 * guest command line runs the sweep anyway.
-	 */
-	if (!getenv("FAILNTH_WORKERS"))
-		SKIP(return, "a fault in the fscache workers leaks a volume (open bug); GUEST_CMDLINE=FAILNTH_WORKERS=1 runs it");
-
-	for (i = 0; fs_knobs[i]; i++) {
-		snprintf(knob, sizeof(knob), FAILSLAB_DIR "/%s", fs_knobs[i]);
-		read_small(knob, saved[i], sizeof(saved[i]));
-	}
 	ASSERT_EQ(0, kwatch_start(&kw));
 
 	/*
@@ -237,7 +254,14 @@ TEST_F_TIMEOUT(workers, failnth_workers_one_fault_per_window, 3000)
 	total = w.used;
 	ASSERT_GT(total, 0) TH_LOG("no worker allocation seen: the windows would test nothing");
 
-	step = total / 64 > 16 ? total / 64 : 16;
+	/*
+	 * One window per step bytes: a fault lands in an allocation of n
+	 * bytes with odds n/step.  total/128 (~150-180 bytes) hits each of
+	 * the three CLOSE requests of a umount (kmalloc-128 on the debug
+	 * kernel) with odds of ~3/4, so nearly every run faults at least one
+	 * of them; total/64 missed all three in one of four runs.
+	 */
+	step = total / 128 > 16 ? total / 128 : 16;
 	for (space = 0; space <= total + step; space += step) {
 		int ret = worker_window(self->cache, space, &self->base.clean,
 					&w, why, sizeof(why));
@@ -246,6 +270,10 @@ TEST_F_TIMEOUT(workers, failnth_workers_one_fault_per_window, 3000)
 		if (ret) {
 			TH_LOG("fault %ld bytes into the workers' allocations (%s) left behind: %s",
 			       space, w.fired ? "fired" : "did not fire", why);
+			log_file("/proc/fs/fscache/volumes");
+			log_file("/proc/fs/fscache/cookies");
+			log_daemon_fds(self->daemon.pid);
+			daemon_log_tail(&self->daemon, 40);
 			break;
 		}
 		if (kwatch_check(&kw, kwhy, sizeof(kwhy))) {
@@ -270,11 +298,6 @@ TEST_F_TIMEOUT(workers, failnth_workers_one_fault_per_window, 3000)
 		bad_reads += w.exact == 0;
 	}
 	failslab_disarm();
-	for (i = 0; fs_knobs[i]; i++) {
-		snprintf(knob, sizeof(knob), FAILSLAB_DIR "/%s", fs_knobs[i]);
-		if (saved[i][0])
-			leak_write_file(knob, saved[i]);
-	}
 	kwatch_stop(&kw);
 	printf("# failnth: workers: %d windows over %ld bytes, %d faults fired: %d failed mounts, %d mounts read wrong/failed\n",
 	       windows, total, fired, failed_mounts, bad_reads);

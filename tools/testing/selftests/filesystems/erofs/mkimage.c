@@ -155,6 +155,8 @@ static void mk_remove_created_blobs(void)
 
 /* ---- scanning a layer ---------------------------------------------- */
 
+static u8 *iobuf;	/* MK_IOBUF bytes of scratch for file reads */
+
 struct mk_scan {
 	struct mk_options *opt;
 	struct mk_layer *layer;
@@ -281,10 +283,64 @@ static int mk_scan_dir(struct mk_scan *sc, struct mk_node *dir, const char *path
 	return 0;
 }
 
+static bool mk_all_zero(const u8 *p, size_t len)
+{
+	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
+}
+
+/*
+ * --holes: read @n and note which of its chunks are all zeros in
+ * n->chunk_blk (MK_HOLE, else 0 for now).  The last chunk counts up to
+ * the end of the file.
+ */
+static int mk_find_holes(struct mk_scan *sc, struct mk_node *n)
+{
+	u64 csz = (u64)MK_BLKSZ << sc->opt->chunkbits;
+	u64 nchunks = (n->size + csz - 1) / csz, done = 0;
+	int in;
+
+	n->chunk_blk = mk_zalloc(nchunks * sizeof(*n->chunk_blk));
+	in = open(n->path, O_RDONLY | O_NOFOLLOW);
+	if (in < 0) {
+		mk_err("%s: %s", n->path, strerror(errno));
+		return -1;
+	}
+	while (done < n->size) {
+		u64 k = done / csz, end = (k + 1) * csz;
+		size_t want;
+		ssize_t r;
+
+		if (end > n->size)
+			end = n->size;
+		want = end - done > MK_IOBUF ? MK_IOBUF : end - done;
+		r = read(in, iobuf, want);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			mk_err("%s: %s", n->path, strerror(errno));
+			close(in);
+			return -1;
+		}
+		if (r == 0) {
+			mk_err("%s: file changed size while reading", n->path);
+			close(in);
+			return -1;
+		}
+		if (done == k * csz)
+			n->chunk_blk[k] = MK_HOLE;
+		if (!mk_all_zero(iobuf, r))
+			n->chunk_blk[k] = 0;
+		done += r;
+	}
+	close(in);
+	return 0;
+}
+
 /*
  * Place the regular files of a layer in its blob: sorted depth-first order,
  * each file starting on a chunk boundary, so a blob depends only on the
- * content of its layer.
+ * content of its layer.  With --holes, the chunks of a file that hold data
+ * follow each other and its all-zero chunks take no room at all.
  */
 static int mk_layout_blob(struct mk_scan *sc, struct mk_node *dir)
 {
@@ -303,7 +359,24 @@ static int mk_layout_blob(struct mk_scan *sc, struct mk_node *dir)
 			continue;
 		sc->next_blk = (sc->next_blk + chunkblks - 1) & ~(chunkblks - 1);
 		n->blob_blk = sc->next_blk;
-		sc->next_blk += (n->size + MK_BLKSZ - 1) >> MK_BLKSZBITS;
+		if (sc->opt->holes) {
+			u64 nblks = (n->size + MK_BLKSZ - 1) >> MK_BLKSZBITS, k;
+			u64 start = sc->next_blk;
+
+			if (mk_find_holes(sc, n))
+				return -1;
+			for (k = 0; k * chunkblks < nblks; k++) {
+				if (n->chunk_blk[k] == MK_HOLE)
+					continue;
+				n->chunk_blk[k] = sc->next_blk;
+				sc->next_blk += nblks - k * chunkblks < chunkblks ?
+						nblks - k * chunkblks : chunkblks;
+			}
+			if (sc->next_blk == start)
+				continue;	/* only holes: nothing in the blob */
+		} else {
+			sc->next_blk += (n->size + MK_BLKSZ - 1) >> MK_BLKSZBITS;
+		}
 		if (!(sc->layer->nfiles & (sc->layer->nfiles + 1))) {
 			sc->layer->files = realloc(sc->layer->files,
 					(sc->layer->nfiles + 1) * 2 * sizeof(struct mk_node *));
@@ -344,6 +417,7 @@ static int mk_scan_layer(struct mk_options *opt, struct mk_layer *layer,
 	if (mk_layout_blob(&sc, layer->root))
 		return -1;
 	layer->blocks = sc.next_blk;
+	layer->chunk_bytes = (u64)MK_BLKSZ << opt->chunkbits;
 	return 0;
 }
 
@@ -413,60 +487,92 @@ static void mk_merge_dir(struct mk_node *low, struct mk_node *up)
 
 /* ---- blobs -------------------------------------------------------- */
 
-static u8 *iobuf;
-
-/* Append file @n, preceded by zero padding up to its first block. */
-static int mk_stream_file(struct mk_node *n, struct mk_sha256 *s, int fd,
-			  u64 *pos)
+/* Append zeros to the blob up to byte @want. */
+static int mk_pad_blob(struct mk_sha256 *s, int fd, u64 *pos, u64 want)
 {
-	u64 want, done = 0;
-	int in;
-
-	want = n->blob_blk << MK_BLKSZBITS;
 	while (*pos < want) {
 		size_t k = want - *pos > MK_IOBUF ? MK_IOBUF : want - *pos;
 
 		memset(iobuf, 0, k);
 		mk_sha256_update(s, iobuf, k);
 		if (fd >= 0 && write(fd, iobuf, k) != (ssize_t)k)
-			goto write_err;
+			return -1;
 		*pos += k;
 	}
+	return 0;
+}
+
+/*
+ * Append file @n, preceded by zero padding up to its first block.  With
+ * --holes (n->chunk_blk), each chunk with data goes to its own block and
+ * the bytes of a hole are read, checked to be still zero, and skipped.
+ */
+static int mk_stream_file(struct mk_node *n, u64 csz, struct mk_sha256 *s,
+			  int fd, u64 *pos)
+{
+	u64 done = 0, k;
+	int in;
 
 	in = open(n->path, O_RDONLY | O_NOFOLLOW);
 	if (in < 0) {
 		mk_err("%s: %s", n->path, strerror(errno));
 		return -1;
 	}
-	while (done < n->size) {
-		ssize_t r = read(in, iobuf, MK_IOBUF);
+	for (k = 0; done < n->size; k++) {
+		u64 end = n->size, want = n->blob_blk << MK_BLKSZBITS;
+		bool hole = false;
 
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			mk_err("%s: %s", n->path, strerror(errno));
-			close(in);
-			return -1;
+		if (n->chunk_blk) {
+			end = (k + 1) * csz;
+			if (end > n->size)
+				end = n->size;
+			hole = n->chunk_blk[k] == MK_HOLE;
+			want = n->chunk_blk[k] << MK_BLKSZBITS;
 		}
-		if (r == 0)
-			break;
-		if (done + r > n->size)
-			r = n->size - done;	/* grew: caught below */
-		mk_sha256_update(s, iobuf, r);
-		if (fd >= 0 && write(fd, iobuf, r) != r) {
+		if (!hole && mk_pad_blob(s, fd, pos, want)) {
 			close(in);
 			goto write_err;
 		}
-		done += r;
+		while (done < end) {
+			size_t len = end - done > MK_IOBUF ? MK_IOBUF : end - done;
+			ssize_t r = read(in, iobuf, len);
+
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				mk_err("%s: %s", n->path, strerror(errno));
+				close(in);
+				return -1;
+			}
+			if (r == 0)
+				break;
+			done += r;
+			if (hole) {
+				if (!mk_all_zero(iobuf, r)) {
+					mk_err("%s: a hole got data while reading", n->path);
+					close(in);
+					return -1;
+				}
+				continue;
+			}
+			mk_sha256_update(s, iobuf, r);
+			if (fd >= 0 && write(fd, iobuf, r) != r) {
+				close(in);
+				goto write_err;
+			}
+			*pos += r;
+		}
+		if (done < end)
+			break;		/* shrank: caught below */
 	}
-	if (done != n->size || read(in, iobuf, 1) != 0) {
-		mk_err("%s: file changed size while reading", n->path);
-		close(in);
-		return -1;
-	}
+	if (done != n->size || read(in, iobuf, 1) != 0)
+		goto changed;
 	close(in);
-	*pos += done;
 	return 0;
+changed:
+	mk_err("%s: file changed size while reading", n->path);
+	close(in);
+	return -1;
 write_err:
 	mk_err("writing blob: %s", strerror(errno ? errno : ENOSPC));
 	return -1;
@@ -484,7 +590,7 @@ static int mk_stream_blob(struct mk_layer *layer, int fd, u8 digest[32])
 
 	mk_sha256_init(&s);
 	for (i = 0; i < layer->nfiles; i++)
-		if (mk_stream_file(layer->files[i], &s, fd, &pos))
+		if (mk_stream_file(layer->files[i], layer->chunk_bytes, &s, fd, &pos))
 			return -1;
 	if (pos < end) {	/* pad the last block */
 		memset(iobuf, 0, end - pos);
@@ -740,6 +846,8 @@ static void mk_usage(FILE *f)
 "  --layer-blob I=NAME@BLK  layer I (0-based) is read from the blob NAME\n"
 "                    (1..64 bytes, e.g. a --layer-image image) starting at\n"
 "                    its block BLK; no blob is written for it\n"
+"  --holes           every all-zero chunk of a regular file is a hole: its\n"
+"                    chunk index is EROFS_NULL_ADDR and no blob bytes\n"
 "  -h, --help        this text\n"
 "\n"
 "Same inputs, -T and -U give byte-identical outputs.\n"
@@ -863,6 +971,7 @@ int main(int argc, char **argv)
 		{ "craft", required_argument, NULL, 'C' },
 		{ "layer-image", no_argument, NULL, 'L' },
 		{ "layer-blob", required_argument, NULL, 'X' },
+		{ "holes", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -907,6 +1016,9 @@ int main(int argc, char **argv)
 		case 'L':
 			opt.layer_image = true;
 			break;
+		case 'H':
+			opt.holes = true;
+			break;
 		case 'X':
 			if (mk_parse_layer_blob(&opt, optarg))
 				return 2;
@@ -926,6 +1038,10 @@ int main(int argc, char **argv)
 	if (opt.layer_image && (argc - optind != 1 || opt.craft ||
 				opt.ext_layer >= 0)) {
 		mk_err("--layer-image takes exactly one LAYERDIR, no --craft, no --layer-blob");
+		return 2;
+	}
+	if (opt.holes && opt.craft) {
+		mk_err("--holes and --craft don't mix (a craft edits chunk 0, which may be a hole)");
 		return 2;
 	}
 	if (opt.ext_layer >= argc - optind) {

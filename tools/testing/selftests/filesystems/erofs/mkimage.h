@@ -40,6 +40,7 @@ typedef uint64_t u64;
 #define EROFS_CHUNK_INDEX_SIZE		8
 #define EROFS_DIRENT_SIZE		12
 #define EROFS_NAME_LEN			255
+#define EROFS_NULL_ADDR			0xffffffffU	/* chunk index of a hole */
 #define EROFS_TAG_LEN			64
 
 #define MK_BLKSZBITS	12
@@ -48,6 +49,7 @@ typedef uint64_t u64;
 #define MK_DEVT_SLOTOFF	((EROFS_SUPER_OFFSET + EROFS_SB_SIZE) / EROFS_DEVT_SLOT_SIZE)
 #define MK_MAX_DEVICES	65535U		/* extra_devices and device_id are u16 */
 #define MK_MAX_BLOCKS	0xffffffffULL	/* blkaddr and blocks are u32 */
+#define MK_HOLE		UINT64_MAX	/* chunk_blk[] of an all-zero chunk */
 
 /* file types in dirents (FT_* of the VFS) */
 enum {
@@ -65,6 +67,7 @@ struct mk_node {
 	char *path;		/* source path of a regular file */
 	unsigned int layer;	/* layer holding a regular file's data */
 	u64 blob_blk;		/* first block of the file in the layer blob */
+	u64 *chunk_blk;		/* --holes: blob block of each chunk, or MK_HOLE */
 	struct mk_node **kids;	/* directories: sorted by name */
 	unsigned int nkids;
 	struct mk_node *parent;
@@ -85,6 +88,7 @@ struct mk_layer {
 	const char *dir;
 	struct mk_node *root;
 	u64 blocks;		/* blob size in blocks */
+	u64 chunk_bytes;	/* chunk size */
 	struct mk_node **files;	/* regular files with data, in blob order */
 	u64 nfiles;
 	char tag[EROFS_TAG_LEN + 1];
@@ -116,6 +120,7 @@ struct mk_options {
 	const char *blobdir;
 	const char *output;
 	bool layer_image;	/* --layer-image: data inside the image */
+	bool holes;		/* --holes: all-zero chunks are EROFS_NULL_ADDR */
 	int ext_layer;		/* --layer-blob I=NAME@BLK: I, or -1 */
 	const char *ext_name;
 	u64 ext_blk;

@@ -312,7 +312,14 @@ static void mk_write_inode(struct mk_layout *l, struct mk_node *n)
 			put16(idx, 0);
 			/* a layer image addresses itself: device 0 */
 			put16(idx + 2, img->opt->layer_image ? 0 : layer->slot + 1);
-			put32(idx + 4, layer->base_blk + n->blob_blk + k * chunkblks);
+			if (n->chunk_blk && n->chunk_blk[k] == MK_HOLE) {
+				/* a hole: no device, no data, reads as zeros */
+				put16(idx + 2, 0);
+				put32(idx + 4, EROFS_NULL_ADDR);
+				continue;
+			}
+			put32(idx + 4, layer->base_blk + (n->chunk_blk ? n->chunk_blk[k] :
+					n->blob_blk + k * chunkblks));
 		}
 	}
 }

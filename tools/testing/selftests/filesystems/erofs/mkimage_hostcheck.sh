@@ -288,6 +288,58 @@ check "build C with -c 1M" "$mk" -c 1M -T $EPOCH -b "$T/blobs1m" -o "$T/C1m.boot
 check "image C (1M chunks) extracts byte-exact" \
 	extract_compare "$T/C1m.boot" "$T/blobs1m" "$T/expC"
 
+# ---- --holes: all-zero chunks as EROFS_NULL_ADDR ------------------------
+# fsck.erofs 1.5 --extract drops holes (writes nothing for them), so the
+# blob and the chunk indexes are checked directly; MKIMAGE_HOSTCHECK_MOUNT
+# reads the image back through the kernel.
+
+HL=$T/holes-src
+mkdir -p "$HL/d" "$T/blobsH" "$T/blobsH0"
+gen "$HL/d/dhd" 4096 dhd; head -c 4096 /dev/zero >>"$HL/d/dhd"; gen "$T/seg" 4096 dhd2
+cat "$T/seg" >>"$HL/d/dhd"
+head -c 8192 /dev/zero >"$HL/hd-tail"; gen "$T/seg" 1000 hdt; cat "$T/seg" >>"$HL/hd-tail"
+gen "$HL/dh-tail" 4096 dht; head -c 1000 /dev/zero >>"$HL/dh-tail"
+head -c 12288 /dev/zero >"$HL/zeros"
+gen "$HL/plain" 10000 plain
+mkdir -p "$T/expH"
+cp -a "$HL/." "$T/expH/"
+# holes_blob TREE: the blob --holes -c 4K must write: the non-zero 4 KiB
+# chunks of the files in sorted depth-first order, each padded to 4 KiB;
+# prints the number of zero chunks on stderr
+holes_blob() {
+	local f sz k len nz=0
+	while read -r f; do
+		sz=$(stat -c %s "$1/$f")
+		for ((k = 0; k * 4096 < sz; k++)); do
+			len=$((sz - k * 4096 < 4096 ? sz - k * 4096 : 4096))
+			if cmp -s -n "$len" <(dd if="$1/$f" bs=4096 skip=$k count=1 status=none) /dev/zero; then
+				nz=$((nz + 1))
+				continue
+			fi
+			dd if="$1/$f" bs=4096 skip=$k count=1 status=none
+			head -c $((4096 - len)) /dev/zero
+		done
+	done < <(cd "$1" && find . -type f | LC_ALL=C sort | sed 's|^\./||')
+	echo "$nz" >&2
+}
+check "build H with --holes" "$mk" --holes -T $EPOCH -U $UUID -b "$T/blobsH" -o "$T/H.boot" "$HL"
+check "--holes: the blob holds only the non-zero chunks, in order" bash -c "
+	$(declare -f holes_blob); holes_blob '$HL' >'$T/H.want' 2>/dev/null
+	cmp '$T/H.want' '$T/blobsH'/\$(ls '$T/blobsH')"
+check "--holes: one EROFS_NULL_ADDR chunk index per zero chunk" bash -c "
+	$(declare -f holes_blob); nz=\$(holes_blob '$HL' 2>&1 >/dev/null)
+	got=\$(od -An -v -tx4 '$T/H.boot' | tr -s ' ' '\n' | grep -c '^ffffffff\$')
+	[ \"\$nz\" = 7 ] && [ \"\$got\" = \"\$nz\" ] || { echo \"zero chunks \$nz, null indexes \$got\"; exit 1; }"
+check "fsck.erofs accepts the --holes image" \
+	fsck.erofs --device="$T/blobsH/$(ls "$T/blobsH")" "$T/H.boot"
+check "--holes changes nothing on layers without zero chunks" bash -c "
+	'$mk' --holes -T $EPOCH -U $UUID -b '$T/blobsH0' -o '$T/AH.boot' '$l1' '$l2' &&
+	'$mk' -T $EPOCH -U $UUID -b '$T/blobsH0' -o '$T/A0.boot' '$l1' '$l2' &&
+	cmp '$T/AH.boot' '$T/A0.boot' && [ \$(ls '$T/blobsH0' | wc -l) = 2 ]"
+check "--holes with --craft is a usage error" bash -c "
+	'$mk' --holes --craft zero-blocks -b '$T/blobsH0' -o '$T/HC.boot' '$l1' 2>/dev/null
+	[ \$? = 2 ] && [ ! -e '$T/HC.boot' ]"
+
 # ---- reproducibility ----------------------------------------------------
 
 mkdir -p "$T/r1" "$T/r2"
@@ -486,7 +538,7 @@ kdetach() {
 }
 if [ "${MKIMAGE_HOSTCHECK_MOUNT:-0}" = 1 ] && [ "$(id -u)" = 0 ] &&
    grep -qw erofs /proc/filesystems; then
-	for i in A:blobs:A C:blobs:C D:blobs:D C1m:blobs1m:C A16k:blobs16k:A; do
+	for i in A:blobs:A C:blobs:C D:blobs:D C1m:blobs1m:C A16k:blobs16k:A H:blobsH:H; do
 		IFS=: read -r img bdir exp <<<"$i"
 		if kmount "$T/$img.boot" "$T/$bdir" "$T/mnt" 2>/dev/null; then
 			check "kernel mount of $img reads the stacked tree" \
