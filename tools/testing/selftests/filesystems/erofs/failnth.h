@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "erofs_leakcheck.h"
+
 #define FAILSLAB_DIR	"/sys/kernel/debug/failslab"
 
 static inline void read_small(const char *path, char *buf, size_t size)
@@ -29,18 +31,6 @@ static inline void read_small(const char *path, char *buf, size_t size)
 	}
 	buf[n > 0 ? n : 0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
-}
-
-static inline int write_small(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
 }
 
 /*
@@ -61,7 +51,7 @@ static inline int failslab_write(const char *knob, const char *val)
 	char p[128];
 
 	snprintf(p, sizeof(p), FAILSLAB_DIR "/%s", knob);
-	return write_small(p, val);
+	return leak_write_file(p, val);
 }
 
 /*

@@ -283,6 +283,19 @@ static int mk_scan_dir(struct mk_scan *sc, struct mk_node *dir, const char *path
 	return 0;
 }
 
+/* Up to @len bytes of @n into iobuf, retried on EINTR: 0 at EOF, -1 (said) on error. */
+static ssize_t mk_read_some(int in, const struct mk_node *n, size_t len)
+{
+	ssize_t r;
+
+	do
+		r = read(in, iobuf, len);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		mk_err("%s: %s", n->path, strerror(errno));
+	return r;
+}
+
 static bool mk_all_zero(const u8 *p, size_t len)
 {
 	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
@@ -313,11 +326,8 @@ static int mk_find_holes(struct mk_scan *sc, struct mk_node *n)
 		if (end > n->size)
 			end = n->size;
 		want = end - done > MK_IOBUF ? MK_IOBUF : end - done;
-		r = read(in, iobuf, want);
+		r = mk_read_some(in, n, want);
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			mk_err("%s: %s", n->path, strerror(errno));
 			close(in);
 			return -1;
 		}
@@ -535,12 +545,9 @@ static int mk_stream_file(struct mk_node *n, u64 csz, struct mk_sha256 *s,
 		}
 		while (done < end) {
 			size_t len = end - done > MK_IOBUF ? MK_IOBUF : end - done;
-			ssize_t r = read(in, iobuf, len);
+			ssize_t r = mk_read_some(in, n, len);
 
 			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				mk_err("%s: %s", n->path, strerror(errno));
 				close(in);
 				return -1;
 			}
