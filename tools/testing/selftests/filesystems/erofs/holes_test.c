@@ -75,7 +75,8 @@ static int holes_blob(const char *image, long long *blob, long long *bytes)
 			continue;
 		snprintf(p, sizeof(p), BLOB_DIR "/%s", tag);
 		ret = stat(p, &st) ? -errno : 0;
-		*blob = st.st_size;
+		if (!ret)
+			*blob = st.st_size;
 		break;
 	}
 	fclose(f);
@@ -115,44 +116,34 @@ FIXTURE_TEARDOWN(h)
 		TH_LOG("left behind: %s", why);
 }
 
-/* Regular files under @dir (relative to @top), in readdir order. */
-static int list_files(const char *top, const char *dir, char files[][PATH_MAX],
-		      int n)
-{
-	char p[PATH_MAX], rel[PATH_MAX];
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
+struct file_list {
+	size_t top_len;			/* strlen of the walked directory */
+	char (*files)[PATH_MAX];
+	int n;
+};
 
-	snprintf(p, sizeof(p), "%s%s%s", top, *dir ? "/" : "", dir);
-	d = opendir(p);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)) && n >= 0) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (snprintf(rel, sizeof(rel), "%s%s%s", dir, *dir ? "/" : "",
-			     de->d_name) >= (int)sizeof(rel) ||
-		    snprintf(p, sizeof(p), "%s/%s", top, rel) >= (int)sizeof(p)) {
-			n = -ENAMETOOLONG;
-			break;
-		}
-		if (lstat(p, &st)) {
-			n = -errno;
-			break;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			n = list_files(top, rel, files, n);
-		} else if (S_ISREG(st.st_mode)) {
-			if (n >= MAXFILES) {
-				n = -E2BIG;
-				break;
-			}
-			strcpy(files[n++], rel);
-		}
-	}
-	closedir(d);
-	return n;
+/* walk_tree() callback: note each regular file, relative to the top. */
+static int list_file(const char *path, const struct stat *st, int err, void *arg)
+{
+	struct file_list *l = arg;
+
+	if (err)
+		return err;
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	if (l->n >= MAXFILES)
+		return -E2BIG;
+	strcpy(l->files[l->n++], path + l->top_len + 1);
+	return 0;
+}
+
+/* Regular files under @top (relative to it), in readdir order; or -errno. */
+static int list_files(const char *top, char files[][PATH_MAX])
+{
+	struct file_list l = { strlen(top), files, 0 };
+	int ret = walk_tree(top, list_file, &l);
+
+	return ret ? ret : l.n;
 }
 
 /* The whole of @path in a new buffer (*size bytes), or NULL. */
@@ -307,7 +298,7 @@ static int check_image(struct __test_metadata *_metadata, const char *image,
 	int st;
 
 	snprintf(want_dir, sizeof(want_dir), EXPECT_DIR "/%s", image);
-	nfiles = list_files(want_dir, "", files, 0);
+	nfiles = list_files(want_dir, files);
 	EXPECT_LT(8, nfiles) TH_LOG("%s: listing %s: %d", image, want_dir, nfiles);
 	if (nfiles <= 8)
 		return 1;
