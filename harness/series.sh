@@ -5,9 +5,19 @@
 #           kernel patch, build every prefix with EROFS_FS_ONDEMAND=y (and
 #           the KUnit tests) and =n; then apply and build each stable fix
 #           (Cc: stable) alone on the base.  Any error or warning fails.
+#           Each stable fix alone is also built with the debug config
+#           (configs/base.config + configs/debug.config) and booted: the
+#           guest runs the test cases harness/stable-tests.list names for
+#           it, judged by report.sh (the kernel-log scan covers the whole
+#           guest run).
 #           SERIES_CHECK_FROM=N applies patches 1..N-1 without checking
-#           them (to resume a run); SERIES_CHECK_STABLE=0 skips the
-#           stable-alone builds.  Each check that passed is appended to
+#           them (to resume a run; a number past the last patch skips
+#           every prefix); SERIES_CHECK_STABLE=0 skips the stable-alone
+#           builds and tests; SERIES_CHECK_REPRO=0 only the tests;
+#           SERIES_CHECK_STABLE_ONLY="N M" takes only exported patches N, M
+#           as the stable fixes; SERIES_CHECK_REPRO_WITHOUT_FIX=1 runs each
+#           fix's tests on the pristine base instead (teeth: each must
+#           fail there).  Each check that passed is appended to
 #           build/v-check/passed.txt.
 #   export: write the combined upstream series into build/series/: the
 #           patches, with each new file folded into the first patch that
@@ -61,6 +71,9 @@ build_tree() {
 	cat "$TOP/configs/base.config" >"$obj/fragment"
 	if [ "$cfg" = off ]; then
 		cat "$TOP/configs/ondemand-off.config" >>"$obj/fragment"
+	elif [ "$cfg" = debug ]; then
+		# as kbuild.sh builds the stock debug kernel of make check
+		cat "$TOP/configs/debug.config" >>"$obj/fragment"
 	elif [ -f "$TOP/configs/series.config" ]; then
 		cat "$TOP/configs/series.config" >>"$obj/fragment"
 	fi
@@ -68,6 +81,15 @@ build_tree() {
 		allnoconfig >/dev/null 2>&1 || die "configure ($cfg) failed"
 	if [ "$cfg" = off ] && grep -q '^CONFIG_EROFS_FS_ONDEMAND=y' "$obj/.config"; then
 		die "ONDEMAND=n configuration still has ONDEMAND"
+	fi
+	if [ "$cfg" = debug ]; then
+		local opt val
+		while IFS='=' read -r opt val; do
+			case $opt in CONFIG_*) ;; *) continue ;; esac
+			[ "$val" = n ] && continue
+			grep -qx "$opt=$val" "$obj/.config" ||
+				die "debug configuration: $opt=$val was dropped"
+		done <"$obj/fragment"
 	fi
 	run_logged "$log" "$what" make -C "$wt" ARCH=x86_64 O="$obj" CC="ccache gcc" \
 		-j"$(nproc)" KCFLAGS=-Werror bzImage
@@ -120,18 +142,110 @@ check() {
 	done
 
 	stable=$(grep -l '^Cc: stable@vger.kernel.org' $exported)
+	if [ -n "${SERIES_CHECK_STABLE_ONLY:-}" ]; then
+		stable=$(for p in $stable; do
+			for k in $SERIES_CHECK_STABLE_ONLY; do
+				[ "$(basename "$p" | sed 's/-.*//' | sed 's/^0*//')" = "$k" ] && echo "$p"
+			done
+		done)
+		[ -n "$stable" ] || die "SERIES_CHECK_STABLE_ONLY=$SERIES_CHECK_STABLE_ONLY names no stable fix"
+	fi
 	[ "${SERIES_CHECK_STABLE:-1}" = 0 ] && stable=
+	local teeth=${SERIES_CHECK_REPRO_WITHOUT_FIX:-0} repro=${SERIES_CHECK_REPRO:-1}
+	local rfail="" rpass="" t0
+	[ "$teeth" = 1 ] && repro=1
+	[ "$repro" = 1 ] && [ -n "$stable" ] && repro_prepare
 	for p in $stable; do
 		phase "stable fix alone: $(sed -n 's/^Subject: //p' "$p" | head -1)"
 		fresh_tree "$wt"
-		git -C "$wt" am -q "$p" ||
-			{ git -C "$wt" am --abort; die "does not apply alone to the base: $p"; }
-		build_tree "$wt" on "$out/stable-$(basename "$p" .patch).log" "build" &&
-			note "applies and builds alone" &&
-			echo "stable alone $(basename "$p") builds" >>"$passed"
+		if [ "$teeth" = 1 ]; then
+			note "SERIES_CHECK_REPRO_WITHOUT_FIX=1: not applied, its tests run on the pristine base"
+		else
+			git -C "$wt" am -q "$p" ||
+				{ git -C "$wt" am --abort; die "does not apply alone to the base: $p"; }
+			build_tree "$wt" on "$out/stable-$(basename "$p" .patch).log" "build" &&
+				note "applies and builds alone" &&
+				echo "stable alone $(basename "$p") builds" >>"$passed"
+		fi
+		[ "$repro" = 1 ] || continue
+		t0=$(date +%s)
+		if repro_run "$wt" "$p" "$teeth"; then
+			rpass="$rpass $(basename "$p" | sed 's/-.*//')"
+		else
+			rfail="$rfail $(basename "$p" | sed 's/-.*//')"
+		fi
+		note "$(basename "$p"): reproducing test step took $(( $(date +%s) - t0 )) s"
 	done
 	[ $fail = 0 ] || die "series-check: checkpatch reported problems (see above)"
-	phase "series-check passed: the $n exported patches apply to $(base_version), checkpatch clean, prefixes $from..$n build with ONDEMAND=y and =n; $(echo "$stable" | wc -w) stable fixes apply and build alone"
+	if [ "$teeth" = 1 ]; then
+		[ -z "$rfail" ] || die "teeth: the tests of stable fix(es)$rfail pass on the pristine base: they do not reproduce the bug"
+		phase "teeth: the reproducing tests of stable fix(es)$rpass fail on the pristine base $(base_version)"
+		return
+	fi
+	[ -z "$rfail" ] || die "series-check: stable fix(es)$rfail alone fail their reproducing tests (see above)"
+	phase "series-check passed: the $n exported patches apply to $(base_version), checkpatch clean, prefixes $from..$n build with ONDEMAND=y and =n; $(echo "$stable" | wc -w) stable fixes apply and build alone$([ "$repro" = 1 ] && echo ", and pass their reproducing tests on the debug config")"
+}
+
+# The guest side of the stable-alone tests, once per run: the tools and
+# test programs (make tools) and the data disk, as run-suite.sh makes them.
+repro_prepare() {
+	phase "stable fixes' reproducing tests: tools, tests and data disk"
+	exec 8>"$BUILD/.tools.lock"
+	flock 8 || die "cannot lock the tools"
+	make -s -C "$TOP" tools || die "building the tools failed"
+	if [ ! -f "$BUILD/guest/data.img" ] ||
+	   [ -n "$(find "$TOP/harness/mkdata.sh" "$TOP/harness/mkdata.d" "$BUILD/tools/erofs-mkimage" \
+		-newer "$BUILD/guest/data.img" 2>/dev/null)" ]; then
+		mkdir -p "$BUILD/guest"
+		"$TOP/harness/mkdata.sh" "$BUILD/tools/erofs-mkimage" "$BUILD/guest/data" || exit 1
+	fi
+	flock -u 8
+}
+
+# repro_run TREE PATCH TEETH: build TREE (the base + PATCH alone, or the
+# pristine base when TEETH is 1) with the debug config in the one object
+# directory build/v-check/obj-debug, boot it and run the test cases
+# harness/stable-tests.list names for PATCH.  Returns 0 when report.sh
+# passes the run (TEETH 1: when it fails it).
+repro_run() {
+	local wt=$1 p=$2 teeth=$3 key list dir rc=0 tmo
+	local stable_list=$TOP/harness/stable-tests.list
+	key=$(basename "$p" .patch | sed 's/^[0-9]*-//')
+	dir=$BUILD/v-check/repro/$(basename "$p" .patch)
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	list=$dir/tests.list
+	awk -v k="$key" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$stable_list" >"$list"
+	if [ ! -s "$list" ]; then
+		echo "no reproducing test for $key in $stable_list"
+		return 1
+	fi
+	sed 's/^/    test: /' "$list"
+	build_tree "$wt" debug "$dir/build.log" "debug build" || return 1
+	"$TOP/harness/initramfs.sh" "$dir/initramfs.cpio.gz" "$list" "$BUILD"/tools/guest/* ||
+		return 1
+	tmo=$(awk '{ s += $1 } END { print s + 600 }' "$list")
+	"$TOP/harness/run-guest.sh" "$(dirname "$wt")/obj-debug/arch/x86/boot/bzImage" \
+		"$dir/initramfs.cpio.gz" "$BUILD/guest/data.img" "$dir/serial.log" "$tmo" || rc=1
+	"$TOP/harness/report.sh" -v stable -c debug -l "$list" "$dir/serial.log" \
+		>"$dir/report.txt" 2>&1 || rc=1
+	sed 's/^/    /' "$dir/report.txt"
+	if [ "$teeth" = 1 ]; then
+		if [ $rc = 0 ]; then
+			echo "teeth: $(basename "$p"): its tests PASS on the pristine base"
+			return 1
+		fi
+		note "teeth: $(basename "$p"): its tests fail on the pristine base, as they must"
+		echo "stable teeth $(basename "$p"): tests fail without the fix" >>"$BUILD/v-check/passed.txt"
+		return 0
+	fi
+	if [ $rc = 0 ]; then
+		note "passes its reproducing tests alone (log $dir/serial.log)"
+		echo "stable alone $(basename "$p") passes $(tr '\n' ';' <"$list")" >>"$BUILD/v-check/passed.txt"
+		return 0
+	fi
+	echo "$(basename "$p") alone FAILS its reproducing tests (log $dir/serial.log)"
+	return 1
 }
 
 export_series() {

@@ -250,6 +250,41 @@ TEST_F_TIMEOUT(r1, R1_sysfs_names_long_fsids_three_domains_and_plain, 600)
 	umount_all_and_check(_metadata, self);
 }
 
+/*
+ * The same fsids without any domain, all live at once: what stable fix
+ * "never give two live mounts the same sysfs name" must get right alone,
+ * without the series' other rules (the domain case above also wants the
+ * domain_id kept out of the names).
+ */
+TEST_F_TIMEOUT(r1, R1_sysfs_names_long_fsids_plain, 300)
+{
+	static const int lens[] = { 31, 32, 33, 34, 35, 36, 64, 128, 0 };
+	char fsid[160];
+	int i, ret, failed = 0;
+
+	for (i = 0; i < (int)ARRAY_SIZE(lens); i++) {
+		if (lens[i])
+			snprintf(fsid, sizeof(fsid), "%.*s", lens[i], R1_HEX);
+		else
+			snprintf(fsid, sizeof(fsid), "%.63sx", R1_HEX);
+		ret = r1_mount(self, fsid, NULL);
+		if (ret) {
+			TH_LOG("mount of a %zu-byte fsid failed: %s",
+			       strlen(fsid), strerror(-ret));
+			failed++;
+		}
+	}
+	EXPECT_EQ(0, failed);
+	EXPECT_EQ(0, check_names(_metadata, self));
+	for (i = 0; i < self->n; i++)
+		if (!strcmp(self->m[i].fsid, R1_HEX)) {
+			EXPECT_GT(compare_trees(EXPECT_DIR "/bootA", self->m[i].target), 0);
+			break;
+		}
+	no_duplicate_in_kmsg(_metadata, self);
+	umount_all_and_check(_metadata, self);
+}
+
 /* A loop device "loopN" and fsid=loopN, in both orders. */
 TEST_F_TIMEOUT(r1, R1_sysfs_names_loop_device_beside_fsid_loopN, 300)
 {

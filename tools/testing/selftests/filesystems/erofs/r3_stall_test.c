@@ -353,6 +353,66 @@ TEST_F_TIMEOUT(stall, R3_umount_with_held_closes_beside_storm, 240)
 	EXPECT_EQ(0, su) TH_LOG("A after the release: %s", what(su, buf, sizeof(buf)));
 }
 
+/*
+ * (c) Only the kill: a new mount of A waits for A's dying volume, SIGKILL
+ * ends it within KILL_MS without mounting anything, and after the release
+ * A mounts again byte-exact.  What stable fix "make the wait for a dying
+ * volume killable" must do alone; (a) also wants other domains not to
+ * wait, which only the series gives.
+ */
+TEST_F_TIMEOUT(stall, R3_killed_mount_of_dying_volume_exits, 240)
+{
+	static const char *const hold[] = { "--hold-close", "bootA", NULL };
+	struct job a = { MNT_A, "bootA", "r3domA", 0 };
+	struct job a2 = { MNT_A2, "bootA", "r3domA", 0 };
+	long long t0;
+	char buf[96];
+	struct stat st;
+	pid_t pa;
+	int sa;
+
+	ASSERT_EQ(0, daemon_start(&self->daemon, DAEMON_PATH, self->cache,
+				  BLOB_DIR, hold));
+	if (!ok(_metadata, !erofs_mount(MNT_A, "bootA", "r3domA"), "erofs_mount failed"))
+		return;
+	if (!ok(_metadata, compare_trees(EXPECT_DIR "/bootA", MNT_A) > 0, "A reads byte-exact"))
+		return;
+	if (!ok(_metadata, !erofs_umount(MNT_A), "erofs_umount failed"))
+		return;
+	if (!ok(_metadata, !wait_all_closed(self, "erofs,r3domA"),
+		"the daemon never saw A's CLOSEs"))
+		return;
+
+	pa = spawn(self, mount_job, &a);
+	if (!ok(_metadata, pa > 0, "fork"))
+		return;
+	sa = finish(self, pa, daemon_ms_now() + 2000);
+	if (!ok(_metadata, sa == -ETIMEDOUT,
+		"the mount of A did not wait for its dying volume"))
+		TH_LOG("it ended: %s", what(sa, buf, sizeof(buf)));
+	if (sa != -ETIMEDOUT)
+		return;
+
+	t0 = daemon_ms_now();
+	kill(pa, SIGKILL);
+	sa = finish(self, pa, t0 + KILL_MS);
+	TH_LOG("SIGKILLed mount of A: %s after %lld ms",
+	       sa == -ETIMEDOUT ? "still blocked" : what(sa, buf, sizeof(buf)),
+	       daemon_ms_now() - t0);
+	EXPECT_EQ(128 + SIGKILL, sa);
+
+	kill(self->daemon.pid, SIGUSR1);
+	if (sa == -ETIMEDOUT) {
+		sa = finish(self, pa, daemon_ms_now() + 20000);
+		TH_LOG("after the release the killed mount of A ended: %s",
+		       what(sa, buf, sizeof(buf)));
+	}
+	EXPECT_EQ(0, lstat(MNT_A, &st) ? 0 : file_contains("/proc/mounts", MNT_A " "));
+	erofs_umount_quiet(MNT_A);
+	sa = run_child(cycle_job, &a2, 20000, NULL);
+	EXPECT_EQ(0, sa) TH_LOG("A after the release: %s", what(sa, buf, sizeof(buf)));
+}
+
 TEST_F_TIMEOUT(stall, R3_kmemleak_clean, 300)
 {
 	char why[256];
