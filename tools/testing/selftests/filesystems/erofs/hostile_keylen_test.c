@@ -362,7 +362,7 @@ TEST_F_TIMEOUT(keylen, R2_device_names_253_to_260_bytes_einval, 600)
  * Read every file of the image mounted at MNT, in a child.  Exit status:
  * 0 if all read, else the errno of the first failing read.
  */
-static int read_mnt_child(void *arg)
+static int read_mnt_child(void *arg __attribute__((unused)))
 {
 	char bad[PATH_MAX];
 	int ret = read_tree(MNT, bad, sizeof(bad));
