@@ -4,7 +4,8 @@
 #   make demo                   series kernel + the sharing scenario, explained
 #   make check [VARIANT=stock]  every test on a debug kernel (KASAN, lockdep, ...)
 #   make series-check           the exported series: git am, checkpatch, every prefix
-#                               builds (ONDEMAND=y/n), each stable fix alone
+#                               builds (ONDEMAND=y/n), each stable fix alone builds
+#                               and passes its reproducing tests (debug guest)
 #   make series-check BASE=6.1  the stable fixes on Debian's 6.1.y: 6.12 patch as
 #                               is?, and patches/stable-6.1/ alone (build only)
 #   make series                 export the combined upstream series to build/series/
@@ -16,13 +17,19 @@
 #
 # Variables: VARIANT=series|stock  KSRC=/path/to/linux-6.12.y  STRESS=N
 #            FUZZ=N FUZZ_SEED=S (compressed_fuzz_test: N cases from seed S)
-#            SERIES_CHECK_FROM=N (series-check: resume at exported patch N)
-#            SERIES_CHECK_STABLE=0 (series-check: skip the stable-alone builds)
+#            SERIES_CHECK_FROM=N (series-check: resume at exported patch N;
+#              a number past the last patch builds no prefix)
+#            SERIES_CHECK_STABLE=0 (series-check: skip the stable-alone builds and tests)
+#            SERIES_CHECK_REPRO=0 (series-check: stable fixes alone built, not booted)
+#            SERIES_CHECK_STABLE_ONLY="N M" (series-check: only stable patches N, M)
+#            SERIES_CHECK_REPRO_WITHOUT_FIX=1 (series-check: each fix's tests on the
+#              pristine base, where they must fail: the teeth)
 
 VARIANT ?= series
 KSRC ?=
 PATCHES ?=
 export KSRC STRESS FUZZ FUZZ_SEED PATCHES SERIES_CHECK_FROM SERIES_CHECK_STABLE
+export SERIES_CHECK_REPRO SERIES_CHECK_STABLE_ONLY SERIES_CHECK_REPRO_WITHOUT_FIX
 
 B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs
