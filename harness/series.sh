@@ -183,7 +183,9 @@ check() {
 		return
 	fi
 	[ -z "$rfail" ] || die "series-check: stable fix(es)$rfail alone fail their reproducing tests (see above)"
-	phase "series-check passed: the $n exported patches apply to $(base_version), checkpatch clean, prefixes $from..$n build with ONDEMAND=y and =n; $(echo "$stable" | wc -w) stable fixes apply and build alone$([ "$repro" = 1 ] && echo ", and pass their reproducing tests on the debug config")"
+	local prefixes="patches $from..$n checkpatch clean, prefixes $from..$n build with ONDEMAND=y and =n"
+	[ "$from" -gt "$n" ] && prefixes="no patch or prefix checked (SERIES_CHECK_FROM=$from)"
+	phase "series-check passed: the $n exported patches apply to $(base_version), $prefixes; $(echo "$stable" | wc -w) stable fixes apply and build alone$([ "$repro" = 1 ] && echo ", and pass their reproducing tests on the debug config")"
 }
 
 # The guest side of the stable-alone tests, once per run: the tools and
