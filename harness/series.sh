@@ -17,8 +17,8 @@
 #           SERIES_CHECK_STABLE_ONLY="N M" takes only exported patches N, M
 #           as the stable fixes; SERIES_CHECK_REPRO_WITHOUT_FIX=1 runs each
 #           fix's tests on the pristine base instead (teeth: each must
-#           fail there).  Each check that passed is appended to
-#           build/v-check/passed.txt.
+#           fail there; logs in build/v-check/repro-without-fix/).
+#           Each check that passed is appended to build/v-check/passed.txt.
 #   export: write the combined upstream series into build/series/: the
 #           patches, with each new file folded into the first patch that
 #           uses it, the remaining new files (selftests) as a last patch,
@@ -156,11 +156,12 @@ check() {
 	[ "$teeth" = 1 ] && repro=1
 	[ "$repro" = 1 ] && [ -n "$stable" ] && repro_prepare
 	for p in $stable; do
-		phase "stable fix alone: $(sed -n 's/^Subject: //p' "$p" | head -1)"
 		fresh_tree "$wt"
 		if [ "$teeth" = 1 ]; then
+			phase "stable fix's tests without it: $(sed -n 's/^Subject: //p' "$p" | head -1)"
 			note "SERIES_CHECK_REPRO_WITHOUT_FIX=1: not applied, its tests run on the pristine base"
 		else
+			phase "stable fix alone: $(sed -n 's/^Subject: //p' "$p" | head -1)"
 			git -C "$wt" am -q "$p" ||
 				{ git -C "$wt" am --abort; die "does not apply alone to the base: $p"; }
 			build_tree "$wt" on "$out/stable-$(basename "$p" .patch).log" "build" &&
@@ -214,6 +215,7 @@ repro_run() {
 	local stable_list=$TOP/harness/stable-tests.list
 	key=$(basename "$p" .patch | sed 's/^[0-9]*-//')
 	dir=$BUILD/v-check/repro/$(basename "$p" .patch)
+	[ "$teeth" = 1 ] && dir=$BUILD/v-check/repro-without-fix/$(basename "$p" .patch)
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	list=$dir/tests.list
