@@ -292,12 +292,26 @@ export_series() {
 	rm -rf "$out"
 	git -C "$wt" format-patch -q -o "$out" base..HEAD || die "format-patch failed"
 	n=$(ls "$out"/*.patch | wc -l)
-	if [ -f "$TOP/patches/0000-cover-letter.patch" ]; then
-		zero=$(printf "%0${#n}d" 0)
-		sed -E "s/^(Subject: \[PATCH[^]]* )0+\/[0-9]+\]/\1$zero\/$n]/" \
-			"$TOP/patches/0000-cover-letter.patch" >"$out/0000-cover-letter.patch"
-	fi
+	[ -f "$TOP/patches/0000-cover-letter.patch" ] &&
+		cover_letter "$TOP/patches/0000-cover-letter.patch" \
+			"$out/0000-cover-letter.patch" "$wt" "$n"
 	phase "exported $n patches (+ cover letter) to $out"
+}
+
+# cover_letter SRC DST TREE N: the cover letter SRC with its subject
+# numbered 0/N and its closing shortlog and diffstat made anew from the
+# commits base..HEAD of TREE, so that they never go stale.
+cover_letter() {
+	local src=$1 dst=$2 wt=$3 n=$4 tmp
+	tmp=$(mktemp)
+	sed -E "s/^(Subject: \[PATCH[^]]* )0+\/[0-9]+\]/\1$(printf "%0${#n}d" 0)\/$n]/" "$src" |
+		awk '/^[^ \t].* \([0-9]+\):$/ { exit } { print }' >"$tmp"
+	{
+		git -C "$wt" shortlog base..HEAD
+		git -C "$wt" diff --stat=72 --summary base..HEAD
+		printf -- '-- \n%s\n\n' "$(git --version | sed 's/^git version //')"
+	} >>"$tmp"
+	mv "$tmp" "$dst"
 }
 
 edit() {
@@ -330,10 +344,10 @@ refresh() {
 		[ -f "$wt/$f" ] && [ "$wt/$f" -nt "$TOP/$f" ] && ! cmp -s "$wt/$f" "$TOP/$f" &&
 			{ cp -p "$wt/$f" "$TOP/$f"; note "copied back $f"; }
 	done
-	if [ -f "$TOP/patches/0000-cover-letter.patch" ]; then
-		sed -i -E "s/^(Subject: \[PATCH[^]]* )0+\/[0-9]+\]/\1$(printf "%0${#n}d" 0)\/$n]/" \
-			"$TOP/patches/0000-cover-letter.patch"
-	fi
+	[ -f "$TOP/patches/0000-cover-letter.patch" ] &&
+		cover_letter "$TOP/patches/0000-cover-letter.patch" \
+			"$TOP/patches/0000-cover-letter.patch.new" "$wt" "$n" &&
+		mv "$TOP/patches/0000-cover-letter.patch.new" "$TOP/patches/0000-cover-letter.patch"
 	phase "wrote $n patches to patches/ (review with git diff, then commit)"
 }
 
