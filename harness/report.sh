@@ -129,7 +129,9 @@ FNR == 1 { if (fname != "") endfile(); beginfile() }
 }
 /^@@ BEGIN / {
 	cmd = $0; sub(/^@@ BEGIN /, "", cmd); started[trim(cmd)] = 1
-	prog = $3; sub(/.*\//, "", prog); inprog = 1; progfail = 0; ntap = 0; summary = ""; plan = -1
+	# the program: the first word after any VAR=value prefixes
+	for (pi = 3; pi < NF && $pi ~ /^[A-Za-z_][A-Za-z0-9_]*=/; pi++) ;
+	prog = $pi; sub(/.*\//, "", prog); inprog = 1; progfail = 0; ntap = 0; summary = ""; plan = -1
 	next
 }
 inprog && /^1\.\.[0-9]+/ && plan < 0 { plan = $1; sub(/^1\.\./, "", plan); plan += 0; next }
