@@ -526,7 +526,7 @@ static void readers_free(struct readers *rd)
 		kill(rd->pid[i], SIGKILL);
 		daemon_wait_pid(rd->pid[i], 10000);
 	}
-	readers_free(rd);
+	munmap(rd, sizeof(*rd));
 	live_readers = NULL;
 }
 
