@@ -387,6 +387,20 @@ TEST_F_TIMEOUT(pcshare, pcshare_off_8_images_8_copies, 600)
 		       grew / 1024, one_copy / 1024);
 }
 
+/* make demo: the same 8 images without and with inode_share, two lines. */
+TEST_F_TIMEOUT(pcshare, pcshare_demo_8_images, 600)
+{
+	long long off = read_n_images(_metadata, 8, false);
+	long long on = read_n_images(_metadata, 8, true);
+
+	printf("# demo: page-cache sharing: 8 images of one domain each read the same %d files (%.1f MiB) of their common layer\n",
+	       nrefs, one_copy / 1048576.0);
+	printf("# demo: page cache used: %.1f MiB without inode_share, %.1f MiB with it (one copy: %.1f MiB)\n",
+	       off / 1048576.0, on / 1048576.0, one_copy / 1048576.0);
+	EXPECT_GE(off, (long long)(8 * one_copy * 9 / 10));
+	expect_one_copy(_metadata, on);
+}
+
 /* A mount without inode_share in the same domain keeps its own pages. */
 TEST_F_TIMEOUT(pcshare, pcshare_option_off_same_domain_not_shared, 300)
 {
