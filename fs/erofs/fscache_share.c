@@ -184,6 +184,12 @@ static int erofs_pcs_add_extent(struct erofs_pcs_key *key, unsigned int *cap,
 	return 0;
 }
 
+static void erofs_pcs_hash_key(struct erofs_pcs_key *key)
+{
+	key->hash = jhash(key->ext, key->nr * sizeof(*key->ext),
+			  (u32)key->size);
+}
+
 /*
  * The key of a chunk-based file: every chunk resolved to a data blob of the
  * domain and an offset in it, neighbours merged.  -EOPNOTSUPP or -E2BIG: the
@@ -248,8 +254,7 @@ static int erofs_pcs_build_key(struct inode *inode, struct erofs_pcs_key *key)
 		key->ext = NULL;
 		return err;
 	}
-	key->hash = jhash(key->ext, key->nr * sizeof(*key->ext),
-			  (u32)key->size);
+	erofs_pcs_hash_key(key);
 	return 0;
 }
 
