@@ -403,8 +403,9 @@ for f in p5-*.dat; do [ -f "$f" ] && sort -n -u -o "$f" "$f"; done
 series=""
 for k in stock series series_inode_share limit; do
 	[ -s "p5-$k.dat" ] || continue
-	case $k in stock) c='#c0392b' ;; series) c='#e67e22' ;; series_inode_share) c='#2471a3' ;; *) c='#27ae60' ;; esac
-	series="$series 'p5-$k.dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb '$c' title '${k//_/ }',"
+	# stock and series, and sharing and the limit, overlap: dashes tell them apart
+	case $k in stock) c='#c0392b' dt=1 ;; series) c='#e67e22' dt=2 ;; series_inode_share) c='#2471a3' dt=1 ;; *) c='#27ae60' dt=2 ;; esac
+	series="$series 'p5-$k.dat' using 1:2:3:4 with yerrorlines lw 2 dt $dt pt 7 lc rgb '$c' title '${k//_/ }',"
 done
-[ -n "$series" ] && plot p5-page-cache "set title 'P5: page cache after N images of one domain read the same 32 MiB (QEMU TCG)'; set xlabel 'images N'; set ylabel 'MiB of page cache (median [min-max])'; set logscale x 2; set xtics (1,2,4,8,16); set yrange [0:*]; set grid; set key top left; plot ${series%,}"
+[ -n "$series" ] && plot p5-page-cache "set title 'P5: page cache after N images of one domain read the same 32 MiB (QEMU TCG)'; set xlabel 'images N'; set ylabel 'MiB of page cache (median [min-max])'; set logscale x 2; set xrange [0.8:20]; set xtics (1,2,4,8,16); set yrange [0:*]; set grid; set key top left; plot ${series%,}"
 exit 0
