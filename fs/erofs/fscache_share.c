@@ -436,7 +436,10 @@ static struct erofs_pcs *erofs_pcs_attach(struct inode *inode)
 	}
 	return pcs;
 unshared:
-	/* a file that can never share is not looked at again */
+	/*
+	 * A file that can never share is not looked at again; after any other
+	 * failure (memory, a metadata read) the next open tries again.
+	 */
 	if (err == -EOPNOTSUPP || err == -E2BIG)
 		set_bit(EROFS_I_PCS_TRIED_BIT, &vi->flags);
 	return NULL;
@@ -446,10 +449,10 @@ unshared:
  * ->open of the regular files of an inode_share mount.  Points f_mapping at
  * the shared page cache (see the top of this file); it is set before the
  * file is visible and never changes, so rmap, faults and reads all see one
- * mapping for the file's lifetime.  An inode that cannot share, or whose
- * attach failed for lack of memory, reads through its own mapping, as
- * without the option: two files of one inode may then use two mappings, both
- * correct, as nothing is ever written.
+ * mapping for the file's lifetime.  A file of an inode that cannot share, or
+ * whose attach failed, reads through the inode's own mapping, as without the
+ * option: two files of one inode may then use two mappings, both correct, as
+ * nothing is ever written.
  */
 int erofs_pcs_open(struct inode *inode, struct file *file)
 {
