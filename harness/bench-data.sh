@@ -120,6 +120,24 @@ for ((k = 0; k < 8; k++)); do
 	mkimg "p4pin-$k" "$src/p4pin/$k"
 done
 
+# P5: 16 images over one base layer of 32 MiB (8 files of 3 MiB, 64 of
+# 128 KiB) and a small layer each: the page cache they fill with and
+# without inode_share (pcshare_bench)
+p5=$src/p5/base
+mkdir -p "$p5/big" "$p5/small"
+for ((i = 0; i < 8; i++)); do
+	yes "p5 big $i the quick brown fox jumps over the lazy dog" | head -c 3145728 >"$p5/big/f$i"
+done
+for ((i = 0; i < 64; i++)); do
+	yes "p5 small $i the quick brown fox jumps over the lazy dog" | head -c 131072 >"$p5/small/f$i"
+done
+for ((i = 1; i <= 16; i++)); do
+	mkdir -p "$src/p5/own$i"
+	printf 'p5 image %d\n' "$i" >"$src/p5/own$i/hostname"
+	mkimg "p5-$i" "$p5" "$src/p5/own$i"
+done
+echo "p5 16 $(du -sb "$p5" | cut -f1)" >"$out/p5.txt"
+
 nblobs=$(ls "$out/blobs" | wc -l)
 note "$nblobs blobs, $(du -sh "$out" | cut -f1); P1/P2 limit: $(cat "$out/share-limit.txt")"
 size=$(( $(du -sm "$out" | cut -f1) * 2 + 64 ))

@@ -5,7 +5,7 @@
 # repetitions are pooled) into
 #   OUTDIR/records.tsv   variant measure selector metric median min max n
 #   OUTDIR/table.txt     the table (also printed)
-#   OUTDIR/results.json  one object per measure: p1 p2 p3 p4 mem p6
+#   OUTDIR/results.json  one object per measure: p1 p2 p3 p4 mem p6 p5
 #   OUTDIR/*.png         gnuplot plots
 # A missing log or line leaves "-" in the table and null in the JSON.
 . "$(dirname "$0")/lib.sh"
@@ -51,7 +51,7 @@ extract() {	# extract VARIANT: records of OUTDIR/VARIANT/*.log
 		print g["blobs"], g["slab_obj_bytes_per_blob"], g["kmem_bytes_per_blob"] > MEM
 		next
 	}
-	/^# bench: (p4-setup|p3-setup|mem-slabs|p12-setup|p6-setup)/ {
+	/^# bench: (p4-setup|p3-setup|mem-slabs|p12-setup|p6-setup|p5-setup)/ {
 		if (!seen[$0]++) printf "%s\tinfo\t%s\t\t\t\t\t\n", V, substr($0, 10)
 	}
 	END {
@@ -192,6 +192,34 @@ END {
 	row("mem kernel pages B/blob", "", cell("stock", "mem", memsel, "kmem_bytes_per_blob", 1, "%.0f"),
 		cell("series", "mem", memsel, "kmem_bytes_per_blob", 1, "%.0f"), "",
 		ratio("series", "mem", memsel, "kmem_bytes_per_blob", "stock", "mem", memsel, "kmem_bytes_per_blob"))
+	# P5: page cache of the same files read from N images of one domain
+	split("1 2 4 8 16", p5n, " ")
+	if (has("stock", "p5", "n=1 mode=plain", "cache_bytes") || has("series", "p5", "n=1 mode=plain", "cache_bytes")) {
+		head(sprintf("%-32s %-24s %-24s %-24s %-10s %s", "P5 page cache (MiB)",
+			"stock domain", "series domain", "series inode_share", "limit", "share/limit"))
+		for (i = 1; i <= 5; i++) {
+			s = "n=" p5n[i]
+			lim = has("series", "p5", s " mode=limit", "cache_bytes") ? "series" : "stock"
+			t = sprintf("%-32s %-24s %-24s %-24s %-10s %s", sprintf("P5 %2d image(s)", p5n[i]),
+				cell("stock", "p5", s " mode=plain", "cache_bytes", MiB, "%.1f"),
+				cell("series", "p5", s " mode=plain", "cache_bytes", MiB, "%.1f"),
+				cell("series", "p5", s " mode=inode_share", "cache_bytes", MiB, "%.1f"),
+				cell(lim, "p5", s " mode=limit", "cache_bytes", MiB, "%.1f"),
+				(r = ratio("series", "p5", s " mode=inode_share", "cache_bytes", lim, "p5", s " mode=limit", "cache_bytes")) == "" ? "-" : sprintf("%.2f", r))
+			head(t)
+		}
+		for (i = 1; i <= 2; i++) {
+			w = i == 1 ? "cold" : "warm"
+			head(sprintf("%-32s %-24s %-24s %-24s", "P5 read " w " (MiB/s)",
+				cell("stock", "p5read", "mode=plain what=" w, "mib_per_s", 1, "%.1f"),
+				cell("series", "p5read", "mode=plain what=" w, "mib_per_s", 1, "%.1f"),
+				cell("series", "p5read", "mode=inode_share what=" w, "mib_per_s", 1, "%.1f")))
+		}
+		head(sprintf("%-32s %-24s %-24s %-24s", "P5 mount one image (ms)",
+			cell("stock", "p5mount", "mode=plain", "mount_ms", 1, "%.2f"),
+			cell("series", "p5mount", "mode=plain", "mount_ms", 1, "%.2f"),
+			cell("series", "p5mount", "mode=inode_share", "mount_ms", 1, "%.2f")))
+	}
 	for (v in info) { t = v ":" info[v]; print "  " t; print "  " t > TABLE }
 
 	# ---- results.json
@@ -274,6 +302,29 @@ END {
 		}
 		printf "}" > o
 	}
+	printf "},\n" > o
+	# P5, each variant an object keyed by N (bytes of page cache)
+	printf "  \"p5\": {\"metric\": \"growth of /proc/meminfo Cached (bytes) when N images of one domain each read the same 32 MiB of files (pcshare_bench), median\"" > o
+	for (vi = 1; vi <= 4; vi++) {
+		v = vi == 1 ? "stock" : vi == 2 ? "series" : vi == 3 ? "series_inode_share" : "limit"
+		printf ",\n    \"%s\": {", v > o
+		for (i = 1; i <= 5; i++) {
+			s = "n=" p5n[i]
+			if (v == "stock") val = js("stock", "p5", s " mode=plain", "cache_bytes", 1)
+			else if (v == "series") val = js("series", "p5", s " mode=plain", "cache_bytes", 1)
+			else if (v == "series_inode_share") val = js("series", "p5", s " mode=inode_share", "cache_bytes", 1)
+			else val = has("series", "p5", s " mode=limit", "cache_bytes") ? js("series", "p5", s " mode=limit", "cache_bytes", 1) : js("stock", "p5", s " mode=limit", "cache_bytes", 1)
+			printf "%s\"%d\": %s", (i > 1 ? ", " : ""), p5n[i], val > o
+		}
+		printf "}" > o
+	}
+	printf ",\n    \"read_mib_per_s\": {\"stock\": {\"cold\": %s, \"warm\": %s}, \"series\": {\"cold\": %s, \"warm\": %s}, \"series_inode_share\": {\"cold\": %s, \"warm\": %s}}", \
+		js("stock", "p5read", "mode=plain what=cold", "mib_per_s", 1), js("stock", "p5read", "mode=plain what=warm", "mib_per_s", 1),
+		js("series", "p5read", "mode=plain what=cold", "mib_per_s", 1), js("series", "p5read", "mode=plain what=warm", "mib_per_s", 1),
+		js("series", "p5read", "mode=inode_share what=cold", "mib_per_s", 1), js("series", "p5read", "mode=inode_share what=warm", "mib_per_s", 1) > o
+	printf ",\n    \"mount_ms\": {\"stock\": %s, \"series\": %s, \"series_inode_share\": %s}", \
+		js("stock", "p5mount", "mode=plain", "mount_ms", 1), js("series", "p5mount", "mode=plain", "mount_ms", 1),
+		js("series", "p5mount", "mode=inode_share", "mount_ms", 1) > o
 	printf "}\n}\n" > o
 }' "$out/records.tsv"
 note "wrote $out/table.txt, $out/results.json"
@@ -342,4 +393,19 @@ END {
 	}
 }' records.tsv >p12.dat
 [ -s p12.dat ] && plot p12-sharing "set title 'P1/P2: 20 images over shared layers, relative to the limit (every distinct blob once)'; set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1; set boxwidth 0.9; set xrange [-0.6:2.6]; set ylabel 'x limit'; set yrange [0:*]; set grid ytics; set key top right; plot 'p12.dat' using 2:xtic(1) title 'no domain' lc rgb '#7f8c8d', '' using 3 title 'stock domain' lc rgb '#c0392b', '' using 4 title 'series domain' lc rgb '#2471a3', '' using 5 title 'limit' lc rgb '#27ae60'"
+# P5: page cache vs N images, four lines
+awk -F'\t' '$2 == "p5" && $4 == "cache_bytes" {
+	split($3, a, /[ =]/); k = ($1 == "series" && a[4] == "inode_share") ? "series_inode_share" : (a[4] == "limit" ? "limit" : $1)
+	if (k == "limit" && $1 == "stock" && done_limit[a[2]]++) next
+	print a[2], $5 / 1048576, $6 / 1048576, $7 / 1048576 > ("p5-" k ".dat")
+}' records.tsv
+for f in p5-*.dat; do [ -f "$f" ] && sort -n -u -o "$f" "$f"; done
+series=""
+for k in stock series series_inode_share limit; do
+	[ -s "p5-$k.dat" ] || continue
+	# stock and series, and sharing and the limit, overlap: dashes tell them apart
+	case $k in stock) c='#c0392b' dt=1 ;; series) c='#e67e22' dt=2 ;; series_inode_share) c='#2471a3' dt=1 ;; *) c='#27ae60' dt=2 ;; esac
+	series="$series 'p5-$k.dat' using 1:2:3:4 with yerrorlines lw 2 dt $dt pt 7 lc rgb '$c' title '${k//_/ }',"
+done
+[ -n "$series" ] && plot p5-page-cache "set title 'P5: page cache after N images of one domain read the same 32 MiB (QEMU TCG)'; set xlabel 'images N'; set ylabel 'MiB of page cache (median [min-max])'; set logscale x 2; set xrange [0.8:20]; set xtics (1,2,4,8,16); set yrange [0:*]; set grid; set key top left; plot ${series%,}"
 exit 0
