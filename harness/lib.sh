@@ -70,3 +70,19 @@ run_logged() {
 		die "$what failed (exit $rc), full log: $log"
 	fi
 }
+
+# What a guest needs beside its kernel, under the tools lock: the tools
+# and test programs (make tools), and the data disk build/guest/data.img,
+# made anew when mkdata or erofs-mkimage is newer than it.
+guest_tools_and_data() {
+	exec 8>"$BUILD/.tools.lock"
+	flock 8 || die "cannot lock the tools"
+	make -s -C "$TOP" tools || die "building the tools failed"
+	if [ ! -f "$BUILD/guest/data.img" ] ||
+	   [ -n "$(find "$TOP/harness/mkdata.sh" "$TOP/harness/mkdata.d" "$BUILD/tools/erofs-mkimage" \
+		-newer "$BUILD/guest/data.img" 2>/dev/null)" ]; then
+		mkdir -p "$BUILD/guest"
+		"$TOP/harness/mkdata.sh" "$BUILD/tools/erofs-mkimage" "$BUILD/guest/data" || exit 1
+	fi
+	flock -u 8
+}

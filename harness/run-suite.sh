@@ -18,21 +18,11 @@ phase "base: Linux $(base_version), variant $variant, config $cfg, suite $suite"
 kernel=$("$TOP/harness/kbuild.sh" "$variant" "$cfg") || exit 1
 
 phase "building tools and tests"
-exec 8>"$BUILD/.tools.lock"
-flock 8 || die "cannot lock the tools"
-make -s -C "$TOP" tools || die "building the tools failed"
+guest_tools_and_data
 
 SELFTEST_DIR=tools/testing/selftests/filesystems/erofs
 run=$BUILD/run/$variant-$suite
 mkdir -p "$run"
-if [ ! -f "$BUILD/guest/data.img" ] ||
-   [ -n "$(find "$TOP/harness/mkdata.sh" "$TOP/harness/mkdata.d" "$BUILD/tools/erofs-mkimage" \
-	-newer "$BUILD/guest/data.img" 2>/dev/null)" ]; then
-	mkdir -p "$BUILD/guest"
-	"$TOP/harness/mkdata.sh" "$BUILD/tools/erofs-mkimage" "$BUILD/guest/data" || exit 1
-fi
-
-flock -u 8
 
 phase "packing initramfs"
 "$TOP/harness/initramfs.sh" "$run/initramfs.cpio.gz" "$list" "$BUILD"/tools/guest/* || exit 1

@@ -193,16 +193,7 @@ check() {
 # test programs (make tools) and the data disk, as run-suite.sh makes them.
 repro_prepare() {
 	phase "stable fixes' reproducing tests: tools, tests and data disk"
-	exec 8>"$BUILD/.tools.lock"
-	flock 8 || die "cannot lock the tools"
-	make -s -C "$TOP" tools || die "building the tools failed"
-	if [ ! -f "$BUILD/guest/data.img" ] ||
-	   [ -n "$(find "$TOP/harness/mkdata.sh" "$TOP/harness/mkdata.d" "$BUILD/tools/erofs-mkimage" \
-		-newer "$BUILD/guest/data.img" 2>/dev/null)" ]; then
-		mkdir -p "$BUILD/guest"
-		"$TOP/harness/mkdata.sh" "$BUILD/tools/erofs-mkimage" "$BUILD/guest/data" || exit 1
-	fi
-	flock -u 8
+	guest_tools_and_data
 }
 
 # repro_run TREE PATCH TEETH: build TREE (the base + PATCH alone, or the

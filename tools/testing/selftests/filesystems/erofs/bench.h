@@ -592,6 +592,23 @@ static inline void umount_or_die(const char *mnt)
 		bench_fail("umount %s: %s", mnt, strerror(-ret));
 }
 
+/* Reads the file @p to its end through @buf; returns the bytes read. */
+static inline u64 bench_read_file(const char *p, char *buf, size_t size)
+{
+	u64 sum = 0;
+	ssize_t r;
+	int fd = open(p, O_RDONLY);
+
+	if (fd < 0)
+		bench_fail("open %s: %s", p, strerror(errno));
+	while ((r = read(fd, buf, size)) > 0)
+		sum += r;
+	if (r < 0)
+		bench_fail("read %s: %s", p, strerror(errno));
+	close(fd);
+	return sum;
+}
+
 /* Read every regular file under @dir to the end; returns the bytes read. */
 static inline u64 read_tree(const char *dir)
 {
@@ -605,8 +622,6 @@ static inline u64 read_tree(const char *dir)
 	while ((de = readdir(d))) {
 		char p[PATH_MAX];
 		struct stat st;
-		ssize_t r;
-		int fd;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -620,14 +635,7 @@ static inline u64 read_tree(const char *dir)
 		}
 		if (!S_ISREG(st.st_mode))
 			continue;
-		fd = open(p, O_RDONLY);
-		if (fd < 0)
-			bench_fail("open %s: %s", p, strerror(errno));
-		while ((r = read(fd, buf, sizeof(buf))) > 0)
-			sum += r;
-		if (r < 0)
-			bench_fail("read %s: %s", p, strerror(errno));
-		close(fd);
+		sum += bench_read_file(p, buf, sizeof(buf));
 	}
 	closedir(d);
 	return sum;

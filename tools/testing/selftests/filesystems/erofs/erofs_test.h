@@ -71,6 +71,22 @@ static inline int layer_blob(const char *layer, char *name, size_t size)
 	return ret;
 }
 
+/* "Cached" of /proc/meminfo, in bytes, or -1. */
+static inline long long meminfo_cached(void)
+{
+	char line[256];
+	long long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Cached: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
 /* A fresh, empty cache directory on the cache disk. */
 static inline int fresh_cache_dir(const char *name, char *path, size_t size)
 {

@@ -86,38 +86,22 @@ static u64 read_set(int img)
 	static char buf[1 << 17];
 	char p[PATH_MAX];
 	u64 sum = 0;
-	ssize_t r;
-	int f, fd;
+	int f;
 
 	for (f = 0; f < NBIG + NSMALL; f++) {
 		set_path(p, sizeof(p), img, f);
-		fd = open(p, O_RDONLY);
-		if (fd < 0)
-			bench_fail("open %s: %s", p, strerror(errno));
-		while ((r = read(fd, buf, sizeof(buf))) > 0)
-			sum += r;
-		if (r < 0)
-			bench_fail("read %s: %s", p, strerror(errno));
-		close(fd);
+		sum += bench_read_file(p, buf, sizeof(buf));
 	}
 	return sum;
 }
 
-static long long meminfo_cached(void)
+static long long cached_or_die(void)
 {
-	char line[256];
-	long long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
+	long long c = meminfo_cached();
 
-	if (!f)
-		bench_fail("/proc/meminfo: %s", strerror(errno));
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Cached: %lld kB", &kb) == 1)
-			break;
-	fclose(f);
-	if (kb < 0)
+	if (c < 0)
 		bench_fail("no Cached in /proc/meminfo");
-	return kb * 1024;
+	return c;
 }
 
 static void drop_all_caches(void)
@@ -191,11 +175,11 @@ int main(int argc, char **argv)
 				drop_all_caches();
 				for (i = 1; i <= nlist[k]; i++)
 					stat_set(i);
-				c0 = meminfo_cached();
+				c0 = cached_or_die();
 				for (i = 1; i <= nlist[k]; i++)
 					if (read_set(i) != bytes)
 						bench_fail("p5-%d: short read", i);
-				c1 = meminfo_cached();
+				c1 = cached_or_die();
 				for (i = 1; i <= nlist[k]; i++)
 					p5_umount(i);
 				v[r] = c1 - c0;

@@ -233,22 +233,6 @@ static long long cached_pages(const char *path)
 	return ret;
 }
 
-/* "Cached" of /proc/meminfo, in bytes, or -1. */
-static long long meminfo_cached(void)
-{
-	char line[256];
-	long long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Cached: %lld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb < 0 ? -1 : kb * 1024;
-}
-
 struct readers;
 static struct readers *live_readers;
 static void readers_free(struct readers *rd);

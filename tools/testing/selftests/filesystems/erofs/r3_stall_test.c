@@ -187,6 +187,72 @@ static int wait_all_closed(FIXTURE_DATA(stall) *self, const char *volume)
 }
 
 /*
+ * Domain A's only image mounted, read and unmounted, its CLOSEs seen by the
+ * daemon, which holds the bootstrap's: A's volume cannot die.  Then a new
+ * mount of A (@a), which must wait for it.  Returns that mount's pid, or 0
+ * after a failure (already reported).
+ */
+static pid_t waiting_mount_of_a(struct __test_metadata *_metadata,
+				FIXTURE_DATA(stall) *self, struct job *a)
+{
+	char buf[96];
+	pid_t pa;
+	int sa;
+
+	if (!ok(_metadata, !erofs_mount(MNT_A, "bootA", "r3domA"), "erofs_mount failed") ||
+	    !ok(_metadata, compare_trees(EXPECT_DIR "/bootA", MNT_A) > 0, "A reads byte-exact") ||
+	    !ok(_metadata, !erofs_umount(MNT_A), "erofs_umount failed") ||
+	    !ok(_metadata, !wait_all_closed(self, "erofs,r3domA"),
+		"the daemon never saw A's CLOSEs"))
+		return 0;
+
+	/* A again: its volume is still dying, so this mount waits. */
+	pa = spawn(self, mount_job, a);
+	if (!ok(_metadata, pa > 0, "fork"))
+		return 0;
+	sa = finish(self, pa, daemon_ms_now() + 2000);
+	if (!ok(_metadata, sa == -ETIMEDOUT,
+		"the mount of A did not wait for its dying volume"))
+		TH_LOG("it ended: %s", what(sa, buf, sizeof(buf)));
+	return sa == -ETIMEDOUT ? pa : 0;
+}
+
+/*
+ * The waiting mount @pa of A dies of SIGKILL within KILL_MS and mounts
+ * nothing; after the daemon releases the held closes, A (@a2) mounts again
+ * and reads byte-exact.
+ */
+static void kill_waiting_mount_of_a(struct __test_metadata *_metadata,
+				    FIXTURE_DATA(stall) *self, pid_t pa,
+				    struct job *a2)
+{
+	long long t0 = daemon_ms_now();
+	struct stat st;
+	char buf[96];
+	int sa;
+
+	kill(pa, SIGKILL);
+	sa = finish(self, pa, t0 + KILL_MS);
+	TH_LOG("SIGKILLed mount of A: %s after %lld ms",
+	       sa == -ETIMEDOUT ? "still blocked" : what(sa, buf, sizeof(buf)),
+	       daemon_ms_now() - t0);
+	EXPECT_EQ(128 + SIGKILL, sa);
+
+	/* Release the held closes: A's old volume dies, A mounts again. */
+	kill(self->daemon.pid, SIGUSR1);
+	if (sa == -ETIMEDOUT) {
+		sa = finish(self, pa, daemon_ms_now() + 20000);
+		TH_LOG("after the release the killed mount of A ended: %s",
+		       what(sa, buf, sizeof(buf)));
+	}
+	/* A killed mount must not have mounted anything. */
+	EXPECT_EQ(0, lstat(MNT_A, &st) ? 0 : file_contains("/proc/mounts", MNT_A " "));
+	erofs_umount_quiet(MNT_A);
+	sa = run_child(cycle_job, a2, 20000, NULL);
+	EXPECT_EQ(0, sa) TH_LOG("A after the release: %s", what(sa, buf, sizeof(buf)));
+}
+
+/*
  * (a) Domain A's only image is gone but its volume cannot die (only the
  * bootstrap "bootA" is held, so B, which has no such cookie, can warm its
  * cache first and its volume dies normally).  A new
@@ -201,7 +267,7 @@ TEST_F_TIMEOUT(stall, R3_stalled_domain_does_not_stall_others, 240)
 	struct job b = { MNT_B, "bootB", "r3domB", 0 };
 	struct job c = { MNT_C, "bootA", "r3domC", 0 };
 	pid_t pa, pb, pc, pl;
-	int sb, sc, sl, sa;
+	int sb, sc, sl;
 	long long t0, deadline;
 	char buf[96];
 	struct stat st;
@@ -214,25 +280,8 @@ TEST_F_TIMEOUT(stall, R3_stalled_domain_does_not_stall_others, 240)
 	if (!ok(_metadata, !run_child(cycle_job, &b, 4 * STEP_MS, NULL), "run_child failed"))
 		return;
 	TH_LOG("domain B cold, before the stall: %lld ms", daemon_ms_now() - t0);
-	if (!ok(_metadata, !erofs_mount(MNT_A, "bootA", "r3domA"), "erofs_mount failed"))
-		return;
-	if (!ok(_metadata, compare_trees(EXPECT_DIR "/bootA", MNT_A) > 0, "A reads byte-exact"))
-		return;
-	if (!ok(_metadata, !erofs_umount(MNT_A), "erofs_umount failed"))
-		return;
-	if (!ok(_metadata, !wait_all_closed(self, "erofs,r3domA"),
-		"the daemon never saw A's CLOSEs"))
-		return;
-
-	/* A again: its volume is still dying, so this mount waits. */
-	pa = spawn(self, mount_job, &a);
-	if (!ok(_metadata, pa > 0, "fork"))
-		return;
-	sa = finish(self, pa, daemon_ms_now() + 2000);
-	if (!ok(_metadata, sa == -ETIMEDOUT,
-		"the mount of A did not wait for its dying volume"))
-		TH_LOG("it ended: %s", what(sa, buf, sizeof(buf)));
-	if (sa != -ETIMEDOUT)
+	pa = waiting_mount_of_a(_metadata, self, &a);
+	if (!pa)
 		return;
 
 	/* Other domains and the listing, all at once. */
@@ -261,27 +310,8 @@ TEST_F_TIMEOUT(stall, R3_stalled_domain_does_not_stall_others, 240)
 	if (!sc)
 		EXPECT_GT(compare_trees(EXPECT_DIR "/bootA", MNT_C), 0);
 
-	/* The waiting mount of A dies of SIGKILL. */
-	t0 = daemon_ms_now();
-	kill(pa, SIGKILL);
-	sa = finish(self, pa, t0 + KILL_MS);
-	TH_LOG("SIGKILLed mount of A: %s after %lld ms",
-	       sa == -ETIMEDOUT ? "still blocked" : what(sa, buf, sizeof(buf)),
-	       daemon_ms_now() - t0);
-	EXPECT_EQ(128 + SIGKILL, sa);
-
-	/* Release the held closes: A's old volume dies, A mounts again. */
-	kill(self->daemon.pid, SIGUSR1);
-	if (sa == -ETIMEDOUT) {
-		sa = finish(self, pa, daemon_ms_now() + 20000);
-		TH_LOG("after the release the killed mount of A ended: %s",
-		       what(sa, buf, sizeof(buf)));
-	}
-	/* A killed mount must not have mounted anything. */
-	EXPECT_EQ(0, lstat(MNT_A, &st) ? 0 : file_contains("/proc/mounts", MNT_A " "));
-	erofs_umount_quiet(MNT_A);
-	sa = run_child(cycle_job, &a2, 20000, NULL);
-	EXPECT_EQ(0, sa) TH_LOG("A after the release: %s", what(sa, buf, sizeof(buf)));
+	/* The waiting mount of A dies of SIGKILL; A mounts after the release. */
+	kill_waiting_mount_of_a(_metadata, self, pa, &a2);
 }
 
 /*
@@ -365,52 +395,15 @@ TEST_F_TIMEOUT(stall, R3_killed_mount_of_dying_volume_exits, 240)
 	static const char *const hold[] = { "--hold-close", "bootA", NULL };
 	struct job a = { MNT_A, "bootA", "r3domA", 0 };
 	struct job a2 = { MNT_A2, "bootA", "r3domA", 0 };
-	long long t0;
-	char buf[96];
-	struct stat st;
 	pid_t pa;
-	int sa;
 
 	ASSERT_EQ(0, daemon_start(&self->daemon, DAEMON_PATH, self->cache,
 				  BLOB_DIR, hold));
-	if (!ok(_metadata, !erofs_mount(MNT_A, "bootA", "r3domA"), "erofs_mount failed"))
-		return;
-	if (!ok(_metadata, compare_trees(EXPECT_DIR "/bootA", MNT_A) > 0, "A reads byte-exact"))
-		return;
-	if (!ok(_metadata, !erofs_umount(MNT_A), "erofs_umount failed"))
-		return;
-	if (!ok(_metadata, !wait_all_closed(self, "erofs,r3domA"),
-		"the daemon never saw A's CLOSEs"))
+	pa = waiting_mount_of_a(_metadata, self, &a);
+	if (!pa)
 		return;
 
-	pa = spawn(self, mount_job, &a);
-	if (!ok(_metadata, pa > 0, "fork"))
-		return;
-	sa = finish(self, pa, daemon_ms_now() + 2000);
-	if (!ok(_metadata, sa == -ETIMEDOUT,
-		"the mount of A did not wait for its dying volume"))
-		TH_LOG("it ended: %s", what(sa, buf, sizeof(buf)));
-	if (sa != -ETIMEDOUT)
-		return;
-
-	t0 = daemon_ms_now();
-	kill(pa, SIGKILL);
-	sa = finish(self, pa, t0 + KILL_MS);
-	TH_LOG("SIGKILLed mount of A: %s after %lld ms",
-	       sa == -ETIMEDOUT ? "still blocked" : what(sa, buf, sizeof(buf)),
-	       daemon_ms_now() - t0);
-	EXPECT_EQ(128 + SIGKILL, sa);
-
-	kill(self->daemon.pid, SIGUSR1);
-	if (sa == -ETIMEDOUT) {
-		sa = finish(self, pa, daemon_ms_now() + 20000);
-		TH_LOG("after the release the killed mount of A ended: %s",
-		       what(sa, buf, sizeof(buf)));
-	}
-	EXPECT_EQ(0, lstat(MNT_A, &st) ? 0 : file_contains("/proc/mounts", MNT_A " "));
-	erofs_umount_quiet(MNT_A);
-	sa = run_child(cycle_job, &a2, 20000, NULL);
-	EXPECT_EQ(0, sa) TH_LOG("A after the release: %s", what(sa, buf, sizeof(buf)));
+	kill_waiting_mount_of_a(_metadata, self, pa, &a2);
 }
 
 TEST_F_TIMEOUT(stall, R3_kmemleak_clean, 300)
