@@ -22,11 +22,69 @@ else
 	echo "@@ LEAKCHECK unavailable: /init: no /sys/kernel/debug/kmemleak"
 fi
 echo "@@ GUEST READY $(uname -r)"
+# alive PID: the process exists and is not a zombie.
+alive() {
+	st=$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# session_alive SID: a process of session SID exists and is not a zombie.
+session_alive() {
+	sed 's/.*) //' /proc/[0-9]*/stat 2>/dev/null |
+		awk -v s="$1" '$4 == s && $1 != "Z" { n++ } END { exit !n }'
+}
+
+# dump SID: where every process of session SID and every blocked task of
+# the kernel sleeps, framed so the host reports it with the timeout.
+dump() {
+	sid=$1
+	echo "@@ DUMP BEGIN"
+	for d in /proc/[0-9]*; do
+		set -- $(sed 's/.*) //' "$d/stat" 2>/dev/null)
+		[ "${4:-}" = "$sid" ] || continue
+		echo "# pid ${d#/proc/} ($(cat "$d/comm" 2>/dev/null)) state $1"
+		sed 's/^/#   /' "$d/stack" 2>/dev/null
+	done
+	[ -w /proc/sysrq-trigger ] && echo w >/proc/sysrq-trigger
+	echo "@@ DUMP END"
+}
+
+# run TMO CMD: CMD in a session of its own.  After TMO seconds, dump and
+# kill the whole session (the program, its test children, its daemon).
+# A session still there 60 s after SIGKILL is stuck in the kernel: say
+# so and go on without it, so one hang cannot silence the whole guest.
+run() {
+	setsid sh -c "$2" &
+	pid=$!
+	t=0
+	while alive $pid; do
+		if [ $t -ge "$1" ]; then
+			echo "@@ TIMEOUT after ${1}s: $2"
+			dump $pid
+			kill -KILL -$pid 2>/dev/null
+			t=0
+			while session_alive $pid; do
+				if [ $t -ge 60 ]; then
+					echo "@@ STUCK 60 s after SIGKILL: $2"
+					dump $pid
+					return 137
+				fi
+				sleep 1
+				t=$((t + 1))
+			done
+			break
+		fi
+		sleep 1
+		t=$((t + 1))
+	done
+	wait $pid
+}
+
 cd /tmp
 while read -r tmo cmd; do
 	case $tmo in ''|'#'*) continue ;; esac
 	echo "@@ BEGIN $cmd"
-	timeout -s KILL "$tmo" sh -c "$cmd"
+	run "$tmo" "$cmd"
 	echo "@@ END rc=$? $cmd"
 	# A program that failed or was killed may leave its daemon bound to
 	# /dev/cachefiles; the next program would then fail at once with

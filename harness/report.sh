@@ -19,12 +19,16 @@
 #     reported fewer cases than its plan;
 #   - a guest that finished without "@@ TAINTED <n>", or with a taint other
 #     than TAINT_TEST (bit 18, set whenever KUnit ran);
+#   - a program the guest's /init killed at its timeout and still saw 60 s
+#     later ("@@ STUCK"), and a guest the host stopped ("@@ HOST ...", from
+#     run-guest.sh: no serial output for too long, or its time ran out);
 #   - with CONFIG debug: any "@@ LEAKCHECK unavailable: ..." line (printed by
 #     the guest's /init and erofs_leakcheck.h when kmemleak or the erofs
 #     inode count cannot be used).
 # Before the closing lines, each failed kselftest case is repeated with the
 # diagnostics it printed (its "# ..." lines), so the tail of the output says
-# why, even where only the tail is kept (CI).
+# why, even where only the tail is kept (CI); so are the guest's dumps of
+# where a timed-out program and the kernel's blocked tasks were sleeping.
 . "$(dirname "$0")/lib.sh"
 
 variant="" cfg="" suitelist=""
@@ -91,8 +95,19 @@ BEGIN {
 }
 # Per-file state.  Portable awk (Debian'"'"'s default is mawk, which has no
 # BEGINFILE/ENDFILE): a file starts at FNR == 1, ends at the next or at END.
-function beginfile() { fname = FILENAME; prog = ""; done = 0; inprog = 0; guest = 0; tainted = ""; ndiag = 0 }
+function beginfile() { fname = FILENAME; prog = ""; done = 0; inprog = 0; guest = 0; tainted = ""; ndiag = 0; indump = 0 }
 FNR == 1 { if (fname != "") endfile(); beginfile() }
+# What a timed-out program and the kernel were doing (the dump of /init,
+# sysrq w included): kept for the end of the report, not scanned as
+# kernel-log failures, since the timeout already failed the program.
+/^@@ DUMP BEGIN/ { indump = 1; dumpl[++ndumpl] = "  " (prog != "" ? prog : fname) ":"; next }
+/^@@ DUMP END/ { indump = 0; next }
+indump {
+	if (ndumpl < 160) { l = $0; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", l); dumpl[++ndumpl] = "    " l }
+	next
+}
+/^@@ STUCK / { progfail = 1; res("fail", prog, " (still alive 60 s after SIGKILL: stuck in the kernel)"); next }
+/^@@ HOST / { l = $0; sub(/^@@ HOST /, "", l); res("fail", "verdict: " fname, " (" l ")"); next }
 # Kernel messages carry a printk timestamp; user output does not.
 /^\[ *[0-9]+\.[0-9]+\] / {
 	line = $0
@@ -205,6 +220,10 @@ END {
 	if (nwhy) {
 		print "failed tests, with what they printed:"
 		for (i = 1; i <= nwhy && i <= 200; i++) print why[i]
+	}
+	if (ndumpl) {
+		print "where the timed-out programs were (guest dump):"
+		for (i = 1; i <= ndumpl; i++) print dumpl[i]
 	}
 	if (nbad) {
 		printf "kernel log: %d offending line(s):\n", nbad

@@ -124,5 +124,17 @@ verdict fail 'FAIL prog_a \(exit status 137: timed out\)' "a timed-out program f
 verdict fail 'guest did not finish' "a guest that did not finish fails" < <(good_log | grep -v '^@@ GUEST DONE')
 verdict fail 'kernel log: 1 offending line' "a WARNING in the kernel log fails" < <(good_log | sed 's/^ok 1 fix.one$/[   2.5] WARNING: CPU: 0 PID: 1 at fs\/x.c:1\nok 1 fix.one/')
 
+# the guest's /init and the host's watchdog
+timed_out() {
+	good_log | sed 's/^ok 2 fix.two$/@@ TIMEOUT after 60s: prog_a\n@@ DUMP BEGIN\n# pid 77 (prog_a) state D\n#   [<0>] erofs_domain_get+0x1\/0x2\n[   3.0] task:kworker\/0:1 state:D\n[   3.0] Call Trace:\n@@ DUMP END/' |
+		sed 's/^@@ END rc=0 prog_a$/@@ END rc=137 prog_a/'
+}
+verdict fail '^    # pid 77 \(prog_a\) state D$' "a timed-out program's dump is printed" < <(timed_out)
+verdict fail 'kernel log: clean' "a dump's Call Trace is not a kernel-log failure" < <(timed_out)
+verdict fail 'FAIL prog_a \(still alive 60 s after SIGKILL' "a program SIGKILL cannot end fails" < <(timed_out |
+	sed 's/^@@ END rc=137 prog_a$/@@ STUCK 60 s after SIGKILL: prog_a\n@@ END rc=137 prog_a/')
+verdict fail 'FAIL verdict: .*\(guest silent for 1200 s' "a guest the host's watchdog stopped fails" < <(good_log |
+	sed '/^@@ END rc=0 prog_b/,$d'; echo "@@ HOST guest silent for 1200 s: sent an NMI, then killed it")
+
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]

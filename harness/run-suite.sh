@@ -51,7 +51,7 @@ if [ "$suite" = check ]; then
 	logs="$run/host.log $logs"
 fi
 "$TOP/harness/run-guest.sh" "$kernel" "$run/initramfs.cpio.gz" "$BUILD/guest/data.img" \
-	"$run/serial.log" "${GUEST_TIMEOUT:-4200}" || rc=1
+	"$run/serial.log" "${GUEST_TIMEOUT:-3000}" || rc=1
 phase "results: Linux $(base_version) $variant ($cfg config), log $run/serial.log"
 "$TOP/harness/report.sh" -v "$variant" -c "$cfg" -l "$list" $logs || rc=1
 exit $rc
