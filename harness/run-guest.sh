@@ -20,15 +20,16 @@ mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$cache" ||
 # runs into ACPICA's 30 s loop timeout; the virtio disks then get no IRQ
 # and the guest hangs until its timeout.  GUEST_MACHINE=pc brings it back.
 # The host's watchdog: a guest whose serial console says nothing for
-# GUEST_SILENCE seconds (default 1200; every case prints when it ends, and
-# the guest's /init kills a program at its own timeout) or runs out of
-# time is frozen or lost.  It gets an NMI, which with unknown_nmi_panic
-# and panic_print makes it print every task, every lock held and every
-# CPU's backtrace, and is then killed.  The reason goes to the end of LOG
-# as "@@ HOST ...", which report.sh fails.
-# STRESS and FUZZ runs may keep one case busy for longer: only their time
-# limit applies, unless GUEST_SILENCE says otherwise.
-silence=${GUEST_SILENCE:-1200}
+# GUEST_SILENCE seconds (default 900; in a whole `make check` the log never
+# stood still for more than 10 s, as every mount is logged and every case
+# ends with a line, and the guest's /init kills a program at its own
+# timeout) or runs out of time is frozen or lost.  It gets an NMI, which
+# with unknown_nmi_panic and panic_print makes it print every task, every
+# lock held and every CPU's backtrace, and is then killed.  The reason goes
+# to the end of LOG as "@@ HOST ...", which report.sh fails.  STRESS and
+# FUZZ runs may keep one case busy for longer: only their time limit
+# applies, unless GUEST_SILENCE says otherwise.
+silence=${GUEST_SILENCE:-900}
 [ -n "${STRESS:-}${FUZZ:-}" ] && silence=${GUEST_SILENCE:-$tmo}
 run=$(dirname "$log")
 mon=$run/monitor
