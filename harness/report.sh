@@ -59,6 +59,15 @@ function res(kind, name, extra) {
 	printf "  %-4s %s%s\n", kind == "fail" ? "FAIL" : kind, name, extra
 }
 function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
+# A stack line worth reading: not a "? " guess, not a register dump.
+function worth(l) {
+	return l !~ /^ *\? / && l !~ /^ *(R[SABCD0-9][A-Z0-9]*|[CDEFG]S|CR[0-9]|DR[0-9]|Code): / &&
+		l !~ /^(Tainted|Hardware name|Kernel Offset): / && l !~ /^[ =]*$/
+}
+function offending(l) {
+	if (!((FILENAME ": " l) in nseen)) seen[++nbadu] = FILENAME ": " l
+	nseen[FILENAME ": " l]++; nbad++
+}
 # A SKIP counts as a skip only when the allow-list names it with a reason.
 function skipped(key, name) {
 	if (key in allowed) res("skip", name, "")
@@ -95,7 +104,7 @@ BEGIN {
 }
 # Per-file state.  Portable awk (Debian'"'"'s default is mawk, which has no
 # BEGINFILE/ENDFILE): a file starts at FNR == 1, ends at the next or at END.
-function beginfile() { fname = FILENAME; prog = ""; done = 0; inprog = 0; guest = 0; tainted = ""; ndiag = 0; indump = 0 }
+function beginfile() { fname = FILENAME; prog = ""; done = 0; inprog = 0; guest = 0; tainted = ""; ndiag = 0; indump = 0; inpanic = 0 }
 FNR == 1 { if (fname != "") endfile(); beginfile() }
 # What a timed-out program and the kernel were doing (the dump of /init,
 # sysrq w included): kept for the end of the report, not scanned as
@@ -103,7 +112,8 @@ FNR == 1 { if (fname != "") endfile(); beginfile() }
 /^@@ DUMP BEGIN/ { indump = 1; dumpl[++ndumpl] = "  " (prog != "" ? prog : fname) ":"; next }
 /^@@ DUMP END/ { indump = 0; next }
 indump {
-	if (ndumpl < 160) { l = $0; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", l); dumpl[++ndumpl] = "    " l }
+	l = $0; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", l)
+	if (ndumpl < 160 && worth(l)) dumpl[++ndumpl] = "    " l
 	next
 }
 /^@@ STUCK / { progfail = 1; res("fail", prog, " (still alive 60 s after SIGKILL: stuck in the kernel)"); next }
@@ -129,13 +139,22 @@ indump {
 		if (line ~ /^not ok/) kfailed[s] = 1
 		ksuite = ""
 	}
-	if (line ~ /(BUG:|WARNING:|KASAN:|INFO: |Oops|general protection fault|Call Trace:|Kernel panic|Busy inodes|kmemleak: .*new suspected|UBSAN:|list_(add|del) corruption|ODEBUG:)/) {
-		bad[++nbad] = FILENAME ": " $0
+	# After a panic (the NMI of the host'"'"'s watchdog, panic_print): the
+	# running and blocked tasks, the locks and the CPUs, condensed; the
+	# panic line itself is what fails the log.
+	if (inpanic) {
+		if (line ~ /^task:/) pkeep = line ~ /state:[DR] /
+		else if (line ~ /^(NMI backtrace for cpu|Showing all locks)/) pkeep = 1
+		if (pkeep && worth(line) && npanicl < 150) panicl[++npanicl] = "    " line
+		next
 	}
+	if (line ~ /Kernel panic/) { inpanic = 1; pkeep = 1; panicl[++npanicl] = "  " fname ":"; panicl[++npanicl] = "    " line }
+	if (line ~ /(BUG:|WARNING:|KASAN:|INFO: |Oops|general protection fault|Call Trace:|Kernel panic|Busy inodes|kmemleak: .*new suspected|UBSAN:|list_(add|del) corruption|ODEBUG:)/)
+		offending(line)
 	next
 }
-/^unreferenced object/ { bad[++nbad] = FILENAME ": kmemleak: " $0; next }
-/^@@ FATAL/ { bad[++nbad] = FILENAME ": " $0; next }
+/^unreferenced object/ { offending("kmemleak: " $0); next }
+/^@@ FATAL/ { offending($0); next }
 /^@@ GUEST READY/ { guest = 1; next }
 /^@@ TAINTED / { tainted = $3; next }
 /^@@ LEAKCHECK unavailable/ {
@@ -221,16 +240,22 @@ END {
 		print "failed tests, with what they printed:"
 		for (i = 1; i <= nwhy && i <= 200; i++) print why[i]
 	}
+	if (nbad) {
+		printf "kernel log: %d offending line(s):\n", nbad
+		for (i = 1; i <= nbadu && i <= 60; i++)
+			print "  " seen[i] (nseen[seen[i]] > 1 ? " (x" nseen[seen[i]] ")" : "")
+		fail++
+	} else {
+		print "kernel log: clean (no BUG/WARNING/KASAN/lockdep/kmemleak/Busy inodes/Oops/Call Trace)"
+	}
+	# Last, where CI keeps the output: where things were when they hung.
 	if (ndumpl) {
 		print "where the timed-out programs were (guest dump):"
 		for (i = 1; i <= ndumpl; i++) print dumpl[i]
 	}
-	if (nbad) {
-		printf "kernel log: %d offending line(s):\n", nbad
-		for (i = 1; i <= nbad && i <= 60; i++) print "  " bad[i]
-		fail++
-	} else {
-		print "kernel log: clean (no BUG/WARNING/KASAN/lockdep/kmemleak/Busy inodes/Oops/Call Trace)"
+	if (npanicl) {
+		print "where the guest was when it panicked (running and blocked tasks, locks, CPUs):"
+		for (i = 1; i <= npanicl; i++) print panicl[i]
 	}
 	printf "%d passed, %d failed, %d skipped\n", pass, fail, skip
 	exit fail ? 1 : 0

@@ -135,6 +135,10 @@ verdict fail 'FAIL prog_a \(still alive 60 s after SIGKILL' "a program SIGKILL c
 	sed 's/^@@ END rc=137 prog_a$/@@ STUCK 60 s after SIGKILL: prog_a\n@@ END rc=137 prog_a/')
 verdict fail 'FAIL verdict: .*\(guest silent for 1200 s' "a guest the host's watchdog stopped fails" < <(good_log |
 	sed '/^@@ END rc=0 prog_b/,$d'; echo "@@ HOST guest silent for 1200 s: sent an NMI, then killed it")
+verdict fail '^     erofs_domain_get\+0x1/0x2$' "a panic's blocked tasks are printed" < <(good_log |
+	sed '/^@@ END rc=0 prog_b/,$d'; printf '%s\n' '[  9.0] Kernel panic - not syncing: NMI: Not continuing' \
+	'[  9.1] task:mount           state:D stack:0' '[  9.1] Call Trace:' '[  9.1]  ? schedule+0x1/0x2' \
+	'[  9.1]  erofs_domain_get+0x1/0x2' "@@ HOST guest silent for 900 s: sent an NMI, then killed it")
 
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]
