@@ -35,9 +35,14 @@ B := build
 SELFTEST := tools/testing/selftests/filesystems/erofs
 HDR := $(B)/hdr
 CFLAGS_TOOLS := -O2 -g -static -Wall -Wextra -Werror
-# The base tree's kselftest_harness.h is not -Wextra clean: include it as a
-# system header so -Werror judges only our code.
-CFLAGS_GUEST := $(CFLAGS_TOOLS) -I$(HDR)/include -isystem $(B)/base/linux/tools/testing/selftests
+# The kselftest harness as the series leaves it: the base tree's
+# kselftest.h and kselftest_harness.h with the series' harness patch
+# applied (a failed ASSERT must still run the fixture's teardown), for the
+# tests of every variant.  It is not -Wextra clean: included as a system
+# header, so -Werror judges only our code.
+KSFT := $(B)/ksft
+KSFT_FIX := $(wildcard patches/*-selftests-harness-*.patch)
+CFLAGS_GUEST := $(CFLAGS_TOOLS) -I$(HDR)/include -isystem $(KSFT)
 
 # Guest programs: every *_test.c and *_bench.c in the selftest directory.
 GUEST_TESTS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/guest/%,\
@@ -61,24 +66,33 @@ $(HDR)/.done: | base
 		INSTALL_HDR_PATH=$(abspath $(HDR)) headers_install
 	@touch $@
 
+$(KSFT)/.done: $(KSFT_FIX) | base
+	@rm -rf $(KSFT) && mkdir -p $(KSFT)
+	@cp $(B)/base/linux/tools/testing/selftests/kselftest.h \
+		$(B)/base/linux/tools/testing/selftests/kselftest_harness.h $(KSFT)/
+	@for p in $(abspath $(KSFT_FIX)); do \
+		(cd $(KSFT) && GIT_CEILING_DIRECTORIES=$(abspath $(B)) \
+		 git apply -p4 "$$p") || exit 1; done
+	@touch $@
+
 # Host-side checks of the tools themselves (run by `make check`).
 HOST_CHECKS := $(patsubst $(SELFTEST)/%.c,$(B)/tools/%,$(wildcard $(SELFTEST)/*_hostcheck.c))
 
 tools: $(B)/tools/erofs-mkimage $(GUEST_BINS) $(HOST_CHECKS)
 
-$(B)/tools/%_hostcheck: $(SELFTEST)/%_hostcheck.c $(wildcard $(SELFTEST)/*.h) $(SELFTEST)/ondemand_daemon.c $(HDR)/.done
+$(B)/tools/%_hostcheck: $(SELFTEST)/%_hostcheck.c $(wildcard $(SELFTEST)/*.h) $(SELFTEST)/ondemand_daemon.c $(HDR)/.done $(KSFT)/.done
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_TOOLS) -I$(HDR)/include -o $@ $<
+	$(CC) $(CFLAGS_GUEST) -o $@ $<
 
 $(B)/tools/erofs-mkimage: $(wildcard $(SELFTEST)/mkimage*.c $(SELFTEST)/mkimage*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_TOOLS) -o $@ $(filter %.c,$^)
 
-$(B)/tools/guest/erofs_ondemand_daemon: $(SELFTEST)/ondemand_daemon.c $(SELFTEST)/daemon_gc.h $(HDR)/.done
+$(B)/tools/guest/erofs_ondemand_daemon: $(SELFTEST)/ondemand_daemon.c $(SELFTEST)/daemon_gc.h $(HDR)/.done $(KSFT)/.done
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_GUEST) -o $@ $<
 
-$(B)/tools/guest/%: $(SELFTEST)/%.c $(wildcard $(SELFTEST)/*.h) $(HDR)/.done
+$(B)/tools/guest/%: $(SELFTEST)/%.c $(wildcard $(SELFTEST)/*.h) $(HDR)/.done $(KSFT)/.done
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_GUEST) -o $@ $< -lpthread
 

@@ -71,9 +71,10 @@ static inline int layer_blob(const char *layer, char *name, size_t size)
 	return ret;
 }
 
-/* "Cached" of /proc/meminfo, in bytes, or -1. */
-static inline long long meminfo_cached(void)
+/* Field @key of /proc/meminfo ("Cached", "MemAvailable"), in bytes, or -1. */
+static inline long long meminfo(const char *key)
 {
+	size_t n = strlen(key);
 	char line[256];
 	long long kb = -1;
 	FILE *f = fopen("/proc/meminfo", "re");
@@ -81,8 +82,10 @@ static inline long long meminfo_cached(void)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Cached: %lld kB", &kb) == 1)
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			kb = strtoll(line + n + 1, NULL, 10);
 			break;
+		}
 	fclose(f);
 	return kb < 0 ? -1 : kb * 1024;
 }

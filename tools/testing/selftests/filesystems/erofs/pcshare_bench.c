@@ -97,7 +97,7 @@ static u64 read_set(int img)
 
 static long long cached_or_die(void)
 {
-	long long c = meminfo_cached();
+	long long c = meminfo("Cached");
 
 	if (c < 0)
 		bench_fail("no Cached in /proc/meminfo");

@@ -309,7 +309,7 @@ static long long read_n_images(struct __test_metadata *_metadata, int n,
 			path_of(p, sizeof(p), i, &refs[f]);
 			ASSERT_EQ(0, stat(p, &st)) TH_LOG("%s", p);
 		}
-	c0 = meminfo_cached();
+	c0 = meminfo("Cached");
 	ASSERT_LE(0, c0);
 	for (f = 0; f < nrefs; f++) {
 		path_of(p, sizeof(p), 1, &refs[f]);
@@ -328,7 +328,7 @@ static long long read_n_images(struct __test_metadata *_metadata, int n,
 			EXPECT_EQ(0, read_check(p, &refs[f])) TH_LOG("%s", p);
 		}
 	}
-	c1 = meminfo_cached();
+	c1 = meminfo("Cached");
 	printf("# pcshare: %d image(s), inode_share %s: page cache +%lld KiB after reading %d files (one copy %llu KiB) from each\n",
 	       n, share ? "on" : "off", (c1 - c0) / 1024, nrefs, one_copy / 1024);
 	for (i = 1; i <= n; i++)
@@ -489,6 +489,130 @@ TEST_F_TIMEOUT(pcshare, pcshare_holes_exact, 300)
 	drop_caches();
 	EXPECT_GT(compare_trees(EXPECT_DIR "/holes-64k", MNT "h2"), 0);
 	EXPECT_GT(compare_trees(EXPECT_DIR "/holes-4k", MNT "h1"), 0);
+}
+
+/* Pages of pcsbase's files in image @img's page cache (cachestat), or -errno. */
+static long long image_cached_pages(int img)
+{
+	char p[PATH_MAX];
+	long long n, sum = 0;
+	int f;
+
+	for (f = 0; f < nrefs; f++) {
+		path_of(p, sizeof(p), img, &refs[f]);
+		n = cached_pages(p);
+		if (n < 0)
+			return n;
+		sum += n;
+	}
+	return sum;
+}
+
+/* The sum of every zone's @mark watermark ("min", "low"), in bytes, or -1. */
+static long long watermark(const char *mark)
+{
+	long long pages, sum = -1;
+	char line[256], name[16];
+	FILE *f = fopen("/proc/zoneinfo", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %15s %lld", name, &pages) == 2 &&
+		    !strcmp(name, mark))
+			sum = (sum < 0 ? 0 : sum) + pages;
+	fclose(f);
+	return sum < 0 ? -1 : sum * (long long)PCS_PAGE;
+}
+
+/*
+ * Take anonymous memory, 256 KiB at a time (4 MiB while plenty is free),
+ * until image @img's pages of pcsbase are down to @target (0 returned).
+ * The guest has no swap and the caller left little else in the page
+ * cache, so once free memory nears the watermarks the shared pages are
+ * what reclaim has to take: that happens well above the min watermark.
+ * Pages that could not be reclaimed would leave the OOM killer to end the
+ * squeeze (and fail the kernel log); free memory below min stops it
+ * first if it can (1).  Run in a child: the memory goes back when it
+ * exits.
+ */
+static int squeeze(int img, long long target)
+{
+	long long min = watermark("min"), left, step, free;
+	char *p;
+
+	if (min <= 0)
+		return 2;
+	while ((left = image_cached_pages(img)) > target) {
+		free = meminfo("MemFree");
+		if (free < min)
+			break;
+		step = free > min + (64LL << 20) ? 4LL << 20 : 256LL << 10;
+		p = mmap(NULL, step, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		memset(p, 0x5a, step);
+	}
+	printf("# squeeze: %lld shared pages left, MemFree %lld KiB (min watermark %lld KiB), Cached %lld KiB\n",
+	       left, meminfo("MemFree") >> 10, min >> 10,
+	       meminfo("Cached") >> 10);
+	return left > target;
+}
+
+/*
+ * Memory pressure reclaims a shared inode's pages like any page cache:
+ * both images stay mounted with their inodes in memory, and no
+ * drop_caches runs between the reads and the squeeze (one runs before
+ * them, so that the page cache holds little but the shared pages: the
+ * second pass reads from the cachefiles cache, with direct I/O).  The
+ * pages read back byte-exact afterwards, and one image's reads make them
+ * resident for the other again.
+ */
+TEST_F_TIMEOUT(pcshare, pcshare_memory_pressure_reclaims, 600)
+{
+	long long full, left;
+	char p[PATH_MAX];
+	int f, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, pcs_mount(1, DOM, true));
+	ASSERT_EQ(0, pcs_mount(2, DOM, true));
+	for (f = 0; f < nrefs; f++) {
+		path_of(p, sizeof(p), 1, &refs[f]);
+		ASSERT_EQ(0, read_check(p, &refs[f])) TH_LOG("%s", p);
+	}
+	drop_caches();
+	for (f = 0; f < nrefs; f++) {
+		path_of(p, sizeof(p), 1, &refs[f]);
+		ASSERT_EQ(0, read_check(p, &refs[f])) TH_LOG("%s", p);
+	}
+	full = image_cached_pages(2);
+	ASSERT_EQ((long long)(one_copy / PCS_PAGE), full)
+		TH_LOG("image 2 does not see the pages image 1 read");
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(squeeze(2, full / 4));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	left = image_cached_pages(2);
+	printf("# pcshare: memory pressure left %lld of %lld shared pages (MemFree %lld MiB after)\n",
+	       left, full, meminfo("MemFree") >> 20);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("taking all free memory left %lld of %lld shared pages (status %#x)",
+		       left, full, status);
+
+	for (f = 0; f < nrefs; f++) {
+		path_of(p, sizeof(p), 2, &refs[f]);
+		EXPECT_EQ(0, read_check(p, &refs[f])) TH_LOG("%s", p);
+	}
+	EXPECT_EQ(full, image_cached_pages(1))
+		TH_LOG("image 1 does not see the pages image 2 read back");
+	for (f = 0; f < nrefs; f++) {
+		path_of(p, sizeof(p), 1, &refs[f]);
+		EXPECT_EQ(0, mmap_check(p, &refs[f], true, NULL)) TH_LOG("%s", p);
+	}
 }
 
 /* Reader processes and their shared counters. */
