@@ -73,30 +73,41 @@ TEST_F(td, fails_an_assert_after_a_fork)
 
 int main(int argc, char **argv)
 {
-	int fds[2], status, teardowns = 0, handlers = 0;
+	int fds[2], out[2], status, teardowns = 0, handlers = 0;
+	char buf[16], line[512];
 	ssize_t i, r;
-	char buf[16];
+	FILE *f;
 	pid_t pid;
 
 	if (argc > 2 && !strcmp(argv[1], "cases")) {
 		marks = atoi(argv[2]);
 		return test_harness_run(1, argv);
 	}
-	if (pipe(fds))
+	if (pipe(fds) || pipe(out))
 		return 2;
 	pid = fork();
 	if (pid == 0) {
 		char fd[16];
 
 		close(fds[0]);
+		close(out[0]);
 		snprintf(fd, sizeof(fd), "%d", fds[1]);
-		/* its TAP lines would read as ours: keep them apart */
-		dup2(STDERR_FILENO, STDOUT_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(out[1], STDERR_FILENO);
 		execl("/proc/self/exe", argv[0], "cases", fd, (char *)NULL);
 		_exit(2);
 	}
 	close(fds[1]);
-	/* until every process of the harness has closed the pipe */
+	close(out[1]);
+	/*
+	 * Its TAP lines ("not ok 2 ..." on purpose) would read as ours: print
+	 * them as comments, until every process of the harness is gone.
+	 */
+	f = fdopen(out[0], "r");
+	while (f && fgets(line, sizeof(line), f))
+		printf("#   %s", line);
+	if (f)
+		fclose(f);
 	while ((r = read(fds[0], buf, sizeof(buf))) > 0)
 		for (i = 0; i < r; i++) {
 			teardowns += buf[i] == 't';
